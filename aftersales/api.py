@@ -1,0 +1,87 @@
+"""The JSON API: /api/v1/..., OpenAPI at /api/openapi.json, interactive docs at /api/docs.
+
+Authentication is a store API token (`Authorization: Bearer as_...`) for other systems, or the
+browser session for our own pages (then CSRF is checked on writes). Every error has one shape:
+`{"code", "message", "details"}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.utils import check_csrf
+
+from aftersales.cases.api import router as cases_router
+from aftersales.core.errors import DomainError
+from aftersales.stores.auth import actor_from_session, actor_from_token
+from aftersales.stores.permissions import Actor
+
+
+class ActorAuth:
+    """Resolves the caller to an Actor, or None (Ninja then answers 401)."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __call__(self, request: HttpRequest) -> Actor | None:
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return actor_from_token(header[7:].strip())
+        actor = actor_from_session(request)
+        if actor is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            failure = check_csrf(request)
+            if failure is not None:
+                raise DomainError("csrf_failed", "CSRF check failed", status=403)
+        return actor
+
+
+api = NinjaAPI(
+    title="aftersales API",
+    version="1",
+    description="After-sales cases, orders and policy decisions for e-commerce stores.",
+    auth=ActorAuth(),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message, "details": details or {}}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e.get("msg", ""),
+         "type": e.get("type", "")}
+        for e in exc.errors
+    ]
+    return _error(request, 422, "validation_error", "the request is not valid", {"errors": errors})
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "not_authenticated", "sign in or send an API token")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "not found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, "http_error", str(exc))
+
+
+api.add_router("/v1", cases_router)

@@ -1,0 +1,482 @@
+"""Every write to a case goes through here.
+
+`create_case` opens a case and `transition_case` moves it; both check permissions themselves, so
+the API, the console, the CLI and the background sweeps share one set of rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Sum
+
+from aftersales.core import clock
+from aftersales.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from aftersales.core.events import publish_on_commit
+from aftersales.core.sequences import next_value
+from aftersales.orders.models import Order, OrderLine
+from aftersales.stores import permissions as perm
+from aftersales.stores.models import Buyer, Membership, Store
+from aftersales.stores.permissions import Actor
+
+from .deadlines import deadline_for
+from .evidence import check_upload
+from .models import Attachment, Case, CaseLine, Message, Priority, ReasonCode, TimelineEntry, Visibility
+from .states import INITIAL_STATUS, Action, Kind, Status, Transition, find_transition, outcomes_for, transitions_from
+
+DEFAULT_REASON_CODES = [
+    # code, policy category, zh, en, requires photos
+    ("no_reason", "no_reason", "七天无理由 / 不想要了", "Changed my mind (no reason)", False),
+    ("quality", "quality", "质量问题", "Quality problem", True),
+    ("not_as_described", "not_as_described", "与商品描述不符", "Not as described", True),
+    ("wrong_item", "wrong_item", "商家发错货", "Wrong item sent", True),
+    ("damaged_in_transit", "damaged_in_transit", "运输途中损坏", "Damaged in transit", True),
+    ("missing_parts", "missing_parts", "少件 / 漏发", "Missing parts", True),
+    ("size", "size", "尺码不合适", "Wrong size", False),
+    ("late_delivery", "late_delivery", "未按约定时间发货", "Late delivery", False),
+    ("price_drop", "price_drop", "商品降价", "Price dropped", False),
+]
+
+
+def install_default_reason_codes(*, store: Store) -> None:
+    ReasonCode.objects.bulk_create(
+        [
+            ReasonCode(store=store, code=code, category=category, label_zh=zh, label_en=en,
+                       requires_evidence=evidence, sort_order=index)
+            for index, (code, category, zh, en, evidence) in enumerate(DEFAULT_REASON_CODES)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    order_line_id: int
+    quantity: int
+
+
+def _timeline(case: Case, actor: Actor, event: str, at: dt.datetime, *, from_status: str = "", to_status: str = "",
+              data: Mapping[str, Any] | None = None) -> TimelineEntry:
+    return TimelineEntry(
+        store_id=case.store_id, case=case, at=at, event=event, from_status=from_status, to_status=to_status,
+        actor_kind=actor.kind, actor_label=actor.label, actor_user_id=actor.user_id, data=dict(data or {}),
+    )
+
+
+def _set_deadline(case: Case, at: dt.datetime) -> None:
+    case.deadline_at, case.deadline_rule = deadline_for(case.status, at)
+
+
+def _event_payload(case: Case, **extra: Any) -> dict[str, Any]:
+    return {"store_id": case.store_id, "case_id": case.pk, "number": case.number, "kind": case.kind,
+            "status": case.status, **extra}
+
+
+def _lock_order_for(actor: Actor, order_id: int) -> Order:
+    # The order row lock serialises two requests for the same order, so both cannot claim the last
+    # unit of a line; requests on different orders never wait for each other.
+    order = Order.objects.select_for_update().filter(store_id=actor.store_id, pk=order_id).first()
+    if order is None or (actor.is_buyer and order.buyer_id != actor.buyer_id):
+        raise NotFound("order")
+    return order
+
+
+def _check_line_quantities(order: Order, lines: Sequence[LineRequest]) -> dict[int, OrderLine]:
+    """Lines must belong to the order, and no line may be claimed beyond what was bought minus what
+    other live cases already cover (a cancelled or expired case frees its quantity)."""
+    if not lines:
+        raise ValidationFailed("choose at least one order line", field="lines", code="lines_required")
+    ids = [line.order_line_id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("an order line appears twice", field="lines", code="duplicate_line")
+    order_lines = {ol.pk: ol for ol in OrderLine.objects.filter(order=order, pk__in=ids)}
+    already = dict(
+        CaseLine.objects.filter(order_line_id__in=ids)
+        .exclude(case__status__in=Status.VOID)
+        .values("order_line_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("order_line_id", "total")
+    )
+    for index, line in enumerate(lines):
+        field = f"lines[{index}]"
+        order_line = order_lines.get(line.order_line_id)
+        if order_line is None:
+            raise ValidationFailed("this line is not part of the order", field=f"{field}.order_line_id",
+                                   code="line_not_in_order")
+        if line.quantity < 1:
+            raise ValidationFailed("quantity must be at least 1", field=f"{field}.quantity", code="invalid_quantity")
+        available = order_line.quantity - (already.get(order_line.pk) or 0)
+        if line.quantity > available:
+            raise ValidationFailed(
+                "quantity exceeds what can still be claimed for this line", field=f"{field}.quantity",
+                code="quantity_exceeds_available", details={"available": available, "requested": line.quantity},
+            )
+    return order_lines
+
+
+def create_case(
+    *,
+    actor: Actor,
+    kind: str,
+    order_id: int | None = None,
+    lines: Sequence[LineRequest] = (),
+    reason_code: str | None = None,
+    description: str = "",
+    subject: str = "",
+    channel: str = "web",
+    priority: int = Priority.NORMAL,
+    requested_amount: Decimal | None = None,
+    buyer_id: int | None = None,
+) -> Case:
+    actor.require(perm.CASE_CREATE)
+    if kind not in Kind.ALL:
+        raise ValidationFailed(f"unknown case kind {kind!r}", field="kind", code="invalid_kind",
+                               details={"allowed": list(Kind.ALL)})
+    if priority not in Priority.values:
+        raise ValidationFailed("unknown priority", field="priority", code="invalid_priority")
+    if requested_amount is not None and requested_amount < 0:
+        raise ValidationFailed("the amount cannot be negative", field="requested_amount", code="invalid_amount")
+    needs_lines = kind in Kind.WITH_LINES
+    if needs_lines and order_id is None:
+        raise ValidationFailed("this kind of request needs an order", field="order_id", code="order_required")
+    if not needs_lines and lines:
+        raise ValidationFailed("complaints and inquiries have no lines", field="lines", code="lines_not_allowed")
+
+    now = clock.now()
+    with transaction.atomic():
+        order = _lock_order_for(actor, order_id) if order_id is not None else None
+        resolved_buyer_id: int
+        if order is not None:
+            resolved_buyer_id = order.buyer_id
+        elif actor.is_buyer and actor.buyer_id is not None:
+            resolved_buyer_id = actor.buyer_id
+        elif buyer_id is not None:
+            if not Buyer.objects.filter(store_id=actor.store_id, pk=buyer_id).exists():
+                raise NotFound("buyer")
+            resolved_buyer_id = buyer_id
+        else:
+            raise ValidationFailed("name the order or the buyer", field="order_id", code="buyer_required")
+
+        reason = None
+        if reason_code:
+            reason = ReasonCode.objects.filter(store_id=actor.store_id, code=reason_code, active=True).first()
+            if reason is None:
+                raise ValidationFailed(f"unknown reason {reason_code!r}", field="reason", code="invalid_reason")
+        elif needs_lines:
+            raise ValidationFailed("give a reason", field="reason", code="reason_required")
+
+        order_lines: dict[int, OrderLine] = {}
+        if needs_lines:
+            assert order is not None
+            order_lines = _check_line_quantities(order, lines)
+
+        case = Case(
+            store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
+            buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=priority, subject=subject[:200],
+            description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
+            status_changed_at=now,
+        )
+        store = Store.objects.only("case_number_prefix").get(pk=actor.store_id)
+        case.number = f"{store.case_number_prefix}-{next_value(actor.store_id, 'case'):06d}"
+        entries = [_timeline(case, actor, "created", now, to_status=case.status,
+                             data={"channel": channel, "reason": reason_code or ""})]
+        if kind in Kind.WITH_LINES:
+            # A request about goods goes straight to the shop's review; "submitted" is the instant before.
+            entries.append(_timeline(case, perm.system_actor(actor.store_id, "system"), Action.SUBMIT, now,
+                                     from_status=case.status, to_status=Status.PENDING_REVIEW))
+            case.status = Status.PENDING_REVIEW
+        _set_deadline(case, now)
+        case.save(force_insert=True)
+        CaseLine.objects.bulk_create(
+            [CaseLine(store_id=actor.store_id, case=case, order_line=order_lines[line.order_line_id],
+                      quantity=line.quantity) for line in lines]
+        )
+        TimelineEntry.objects.bulk_create(entries)
+        publish_on_commit("case.created", _event_payload(case))
+    return case
+
+
+def get_case_for_update(*, actor: Actor, case_id: int) -> Case:
+    case = Case.objects.select_for_update().filter(store_id=actor.store_id, pk=case_id).first()
+    if case is None or (actor.is_buyer and case.buyer_id != actor.buyer_id):
+        raise NotFound("case")
+    return case
+
+
+def allowed_actions(case: Case, actor: Actor) -> list[dict[str, Any]]:
+    """The actions this actor may take on this case now, with the outcomes each needs."""
+    seen: dict[str, list[str]] = {}
+    for transition in transitions_from(case.kind, case.status):
+        if not actor.can(transition.permission) or transition.permission == perm.CASE_SYSTEM:
+            continue
+        if transition.needs_platform and not case.store.allows_platform_arbitration:
+            continue
+        outcomes = seen.setdefault(transition.action, [])
+        if transition.outcome:
+            outcomes.append(transition.outcome)
+    return [{"action": action, "outcomes": sorted(outcomes)} for action, outcomes in seen.items()]
+
+
+# --- what each action needs and records -------------------------------------------------------------
+
+def _require_text(payload: Mapping[str, Any], field: str, max_length: int = 2000) -> str:
+    value = payload.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(f"{field} is required", field=field, code="field_required")
+    if len(value) > max_length:
+        raise ValidationFailed(f"{field} is too long", field=field, code="too_long", details={"max_length": max_length})
+    return value.strip()
+
+
+def _require_amount(payload: Mapping[str, Any], field: str, *, maximum: Decimal | None) -> Decimal:
+    raw = payload.get(field)
+    if raw is None:
+        raise ValidationFailed(f"{field} is required", field=field, code="field_required")
+    try:
+        amount = Decimal(str(raw))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationFailed(f"{field} is not a number", field=field, code="invalid_amount") from exc
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed(f"{field} must be a positive amount with at most two decimals", field=field,
+                               code="invalid_amount")
+    if maximum is not None and amount > maximum:
+        raise ValidationFailed(f"{field} exceeds what was paid for these lines", field=field,
+                               code="amount_exceeds_paid", details={"maximum": str(maximum)})
+    return amount
+
+
+def claimed_value(case: Case) -> Decimal:
+    """What the buyer paid for the lines of this case, the ceiling of any refund on it."""
+    total = Decimal("0")
+    for line in case.lines.select_related("order_line"):
+        ol = line.order_line
+        total += (ol.unit_price * ol.quantity - ol.discount_allocated) * line.quantity / ol.quantity
+    return total.quantize(Decimal("0.01"))
+
+
+def _apply_reject(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    case.rejection_reason = _require_text(payload, "reason")
+    return {"reason": case.rejection_reason}
+
+
+def _apply_counter_offer(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    case.offer_amount = _require_amount(payload, "amount", maximum=claimed_value(case))
+    return {"amount": str(case.offer_amount), "message": str(payload.get("message") or "")}
+
+
+def _apply_accept_offer(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"amount": str(case.offer_amount)}
+
+
+def _apply_ship(prefix: str) -> Callable[[Case, Mapping[str, Any]], dict[str, Any]]:
+    def apply(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+        carrier = _require_text(payload, "carrier", 40)
+        tracking = _require_text(payload, "tracking_number", 64)
+        if not tracking.replace("-", "").isalnum():
+            raise ValidationFailed("tracking number may contain only letters, digits and dashes",
+                                   field="tracking_number", code="invalid_tracking_number")
+        setattr(case, f"{prefix}_carrier", carrier)
+        setattr(case, f"{prefix}_tracking_number", tracking)
+        return {"carrier": carrier, "tracking_number": tracking}
+    return apply
+
+
+def _apply_refund(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    ceiling = claimed_value(case)
+    if payload.get("amount") is not None:
+        amount = _require_amount(payload, "amount", maximum=ceiling)
+    else:
+        amount = case.offer_amount or case.requested_amount or ceiling
+        amount = min(amount, ceiling)
+    case.refund_amount = amount
+    return {"amount": str(amount)}
+
+
+def _apply_quote(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    case.quote_amount = _require_amount(payload, "amount", maximum=None)
+    return {"amount": str(case.quote_amount), "diagnosis": str(payload.get("diagnosis") or "")}
+
+
+def _apply_inspection(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"notes": str(payload.get("notes") or ""), "grade": str(payload.get("grade") or "")}
+
+
+def _apply_note(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    note = payload.get("note")
+    return {"note": str(note)} if note else {}
+
+
+ACTION_EFFECTS: dict[str, Callable[[Case, Mapping[str, Any]], dict[str, Any]]] = {
+    Action.REJECT: _apply_reject,
+    Action.COUNTER_OFFER: _apply_counter_offer,
+    Action.ACCEPT_OFFER: _apply_accept_offer,
+    Action.SHIP_RETURN: _apply_ship("return"),
+    Action.RESHIP: _apply_ship("reship"),
+    Action.SHIP_BACK: _apply_ship("reship"),
+    Action.REFUND: _apply_refund,
+    Action.QUOTE: _apply_quote,
+    Action.RECORD_INSPECTION: _apply_inspection,
+}
+
+
+def transition_case(
+    *,
+    actor: Actor,
+    case_id: int,
+    action: str,
+    outcome: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    rule: str = "",
+) -> Case:
+    """Moves a case by one row of its kind's table, or raises without writing anything.
+
+    The row lock makes two simultaneous moves of one case run one after the other, so the second sees
+    the state the first left and is refused if it no longer applies. `rule` names the timeout or
+    automation that acted, when the actor is the system.
+    """
+    payload = payload or {}
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        case.store = Store.objects.get(pk=case.store_id)
+        transition: Transition | None = find_transition(case.kind, case.status, action, outcome)
+        if transition is None:
+            outcomes = outcomes_for(case.kind, case.status, action)
+            if outcomes:
+                raise ValidationFailed("this action needs an outcome", field="outcome", code="outcome_required",
+                                       details={"outcomes": outcomes})
+            raise Conflict(
+                "action_not_allowed",
+                f"{action} is not possible while the case is {case.status}",
+                details={"status": case.status, "allowed_actions": allowed_actions(case, actor)},
+            )
+        if not actor.can(transition.permission):
+            raise PermissionDenied(f"{actor.label} may not {action} this case",
+                                   details={"permission": transition.permission})
+        if transition.needs_platform and not case.store.allows_platform_arbitration:
+            raise Conflict("platform_not_available", "this store has no platform to escalate to",
+                           details={"status": case.status, "allowed_actions": allowed_actions(case, actor)})
+        effect = ACTION_EFFECTS.get(action, _apply_note)
+        data = effect(case, payload)
+        if transition.outcome:
+            data["outcome"] = transition.outcome
+        if rule:
+            data["rule"] = rule
+        now = clock.now()
+        from_status, from_kind = case.status, case.kind
+        case.status = transition.target
+        if transition.new_kind:
+            case.kind = transition.new_kind
+            data["converted_from"] = from_kind
+        case.updated_at = now
+        case.status_changed_at = now
+        case.closed_at = now if case.status in Status.TERMINAL else None
+        _set_deadline(case, now)
+        case.save()
+        _timeline(case, actor, action, now, from_status=from_status, to_status=case.status, data=data).save()
+        publish_on_commit("case.transitioned", _event_payload(case, action=action, from_status=from_status,
+                                                              actor_kind=actor.kind, rule=rule))
+    return case
+
+
+def post_message(*, actor: Actor, case_id: int, body: str, visibility: str = Visibility.PUBLIC) -> Message:
+    if visibility not in Visibility.values:
+        raise ValidationFailed("unknown visibility", field="visibility", code="invalid_visibility")
+    actor.require(perm.CASE_NOTE if visibility == Visibility.INTERNAL else perm.CASE_REPLY)
+    body = body.strip()
+    if not body:
+        raise ValidationFailed("the message is empty", field="body", code="field_required")
+    if len(body) > 10_000:
+        raise ValidationFailed("the message is too long", field="body", code="too_long")
+    now = clock.now()
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        message = Message.objects.create(
+            store_id=case.store_id, case=case, visibility=visibility, author_kind=actor.kind,
+            author_label=actor.label, author_user_id=actor.user_id, body=body, created_at=now,
+        )
+        event = "note" if visibility == Visibility.INTERNAL else "message"
+        _timeline(case, actor, event, now, data={"message_id": message.pk}).save()
+        case.updated_at = now
+        case.save(update_fields=["updated_at"])
+        publish_on_commit(f"case.{event}", _event_payload(case, message_id=message.pk, author_kind=actor.kind))
+    return message
+
+
+def add_attachment(*, actor: Actor, case_id: int, content: bytes, filename: str) -> Attachment:
+    actor.require(perm.CASE_REPLY if actor.is_buyer else perm.CASE_READ)
+    checked = check_upload(content)
+    now = clock.now()
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        attachment = Attachment(
+            store_id=case.store_id, case=case, original_name=filename[:200], content_type=checked.content_type,
+            size=len(content), sha256=checked.sha256, uploaded_by_kind=actor.kind, uploaded_by_label=actor.label,
+            created_at=now,
+        )
+        # The stored name is ours (hash + sniffed extension), never the client's.
+        attachment.file.save(f"{checked.sha256[:32]}.{checked.extension}", ContentFile(content), save=False)
+        try:
+            attachment.save()
+            _timeline(case, actor, "attachment", now, data={"attachment_id": attachment.pk,
+                                                            "content_type": checked.content_type}).save()
+        except Exception:
+            attachment.file.delete(save=False)
+            raise
+    return attachment
+
+
+def assign_case(*, actor: Actor, case_id: int, assignee_id: int | None, rule: str = "") -> Case:
+    actor.require(perm.CASE_ASSIGN)
+    now = clock.now()
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        if assignee_id is not None and not Membership.objects.filter(store_id=case.store_id, user_id=assignee_id).exists():
+            raise ValidationFailed("the assignee is not a member of this store", field="assignee_id",
+                                   code="invalid_assignee")
+        previous = case.assignee_id
+        case.assignee_id = assignee_id
+        case.updated_at = now
+        case.save(update_fields=["assignee", "updated_at"])
+        _timeline(case, actor, "assigned", now, data={"from": previous, "to": assignee_id, "rule": rule}).save()
+        publish_on_commit("case.assigned", _event_payload(case, assignee_id=assignee_id))
+    return case
+
+
+def set_priority(*, actor: Actor, case_id: int, priority: int) -> Case:
+    actor.require(perm.CASE_DECIDE)
+    if priority not in Priority.values:
+        raise ValidationFailed("unknown priority", field="priority", code="invalid_priority")
+    now = clock.now()
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        previous = case.priority
+        case.priority = priority
+        case.updated_at = now
+        case.save(update_fields=["priority", "updated_at"])
+        _timeline(case, actor, "priority_changed", now, data={"from": previous, "to": priority}).save()
+    return case
+
+
+def rate_case(*, actor: Actor, case_id: int, rating: int, comment: str = "") -> Case:
+    if not actor.is_buyer:
+        raise PermissionDenied("only the buyer rates the service")
+    if rating not in range(1, 6):
+        raise ValidationFailed("rating must be 1 to 5", field="rating", code="invalid_rating")
+    now = clock.now()
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        if case.status not in (Status.CLOSED, Status.RESOLVED, Status.REFUNDED, Status.RESHIPPED):
+            raise Conflict("not_finished", "a case can be rated once it is finished", details={"status": case.status})
+        if case.rating is not None:
+            raise Conflict("already_rated", "this case has already been rated")
+        case.rating, case.rating_comment = rating, comment[:2000]
+        case.save(update_fields=["rating", "rating_comment"])
+        _timeline(case, actor, "rated", now, data={"rating": rating}).save()
+    return case
+

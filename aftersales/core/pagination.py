@@ -1,0 +1,48 @@
+"""Cursor pagination over (created_at, id), newest first.
+
+A cursor names the last row seen, so a page costs an index range scan however deep it is, and rows
+added while someone pages do not shift what they see.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+
+from .errors import ValidationFailed
+
+M = TypeVar("M", bound=Model)
+MAX_PAGE_SIZE = 100
+
+
+def encode_cursor(created_at: dt.datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        moment = dt.datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("the cursor is not valid", field="cursor", code="invalid_cursor") from exc
+
+
+def paginate(queryset: QuerySet[M], *, cursor: str | None, limit: int) -> tuple[list[M], str | None]:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit", code="invalid_limit")
+    if cursor:
+        created_at, pk = decode_cursor(cursor)
+        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    rows: list[Any] = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].pk)
+    return rows, next_cursor

@@ -1,0 +1,71 @@
+"""Turns a request into an Actor: an API token, or a signed-in staff member, arbiter or buyer.
+
+A person who belongs to several stores names the store with the `X-Store` header (its slug);
+with one store it is implied. Anything that cannot be resolved is "not signed in", never a guess.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from aftersales.core import clock
+from aftersales.core.errors import DomainError
+
+from .models import ArbiterMembership, Buyer, Membership
+from .permissions import Actor, arbiter_actor, buyer_actor, staff_actor, token_actor
+from .services import authenticate_token
+
+STORE_HEADER = "HTTP_X_STORE"
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+
+    def __init__(self, message: str = "sign in or send an API token") -> None:
+        super().__init__("not_authenticated", message)
+
+
+def actor_from_token(raw: str) -> Actor | None:
+    token = authenticate_token(raw)
+    if token is None:
+        return None
+    # Touch last_used_at at most once a minute: a write per request would double the cost of reads.
+    now = clock.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        type(token).objects.filter(pk=token.pk).update(last_used_at=now)
+    return token_actor(store_id=token.store_id, token_id=token.pk, scopes=list(token.scopes), label=f"token:{token.name}")
+
+
+def actor_from_session(request: HttpRequest) -> Actor | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    session = getattr(request, "session", None)
+    wanted = request.META.get(STORE_HEADER) or (session.get("store_slug") if session is not None else None)
+    label = user.get_username()
+
+    memberships = Membership.objects.filter(user=user).select_related("store")
+    if wanted:
+        memberships = memberships.filter(store__slug=wanted)
+    chosen = list(memberships[:2])
+    if len(chosen) == 1:
+        m = chosen[0]
+        return staff_actor(store_id=m.store_id, user_id=user.pk, role=m.role, label=label)
+
+    buyers = Buyer.objects.filter(user=user)
+    if wanted:
+        buyers = buyers.filter(store__slug=wanted)
+    buyer_rows = list(buyers[:2])
+    if not chosen and len(buyer_rows) == 1:
+        b = buyer_rows[0]
+        return buyer_actor(store_id=b.store_id, buyer_id=b.pk, user_id=user.pk, label=b.name or label)
+
+    if wanted and not chosen and not buyer_rows:
+        arbiter = ArbiterMembership.objects.filter(user=user, marketplace__stores__slug=wanted).values_list(
+            "marketplace__stores__id", flat=True
+        ).first()
+        if arbiter is not None:
+            return arbiter_actor(store_id=arbiter, user_id=user.pk, label=label)
+    if len(chosen) > 1 or len(buyer_rows) > 1:
+        raise DomainError("store_required", "you belong to several stores: name one in the X-Store header")
+    return None
