@@ -17,6 +17,7 @@ from ninja.utils import check_csrf
 
 from aftersales.cases.api import router as cases_router
 from aftersales.core.errors import DomainError
+from aftersales.orders.api import router as orders_router
 from aftersales.stores.auth import actor_from_session, actor_from_token
 from aftersales.stores.permissions import Actor
 
@@ -85,3 +86,4 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 api.add_router("/v1", cases_router)
+api.add_router("/v1", orders_router)
