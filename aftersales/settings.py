@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "aftersales.catalog",
     "aftersales.orders",
     "aftersales.cases",
+    "aftersales.policies",
 ]
 
 MIDDLEWARE = [
