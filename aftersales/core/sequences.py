@@ -9,38 +9,33 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+# Sequences this process has seen committed; the first use per process creates it if missing.
+_known_sequences: set[str] = set()
+
 
 def _sequence_name(store_id: int, name: str) -> str:
     return f"aftersales_seq_{name}_{int(store_id)}"
-
-
-def ensure_sequence(store_id: int, name: str) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_sequence_name(store_id, name)}")
 
 
 def next_value(store_id: int, name: str) -> int:
     if connection.vendor == "postgresql":
         sequence = _sequence_name(store_id, name)
         with connection.cursor() as cursor:
-            try:
-                with transaction.atomic():
-                    cursor.execute("SELECT nextval(%s)", [sequence])
-                    return int(cursor.fetchone()[0])
-            except Exception:
-                ensure_sequence(store_id, name)
-                cursor.execute("SELECT nextval(%s)", [sequence])
-                return int(cursor.fetchone()[0])
-    from aftersales.stores.models import StoreCounter
+            if sequence not in _known_sequences:
+                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence}")
+                # Remember it only once it is committed: a rolled-back transaction takes the sequence with it.
+                transaction.on_commit(lambda: _known_sequences.add(sequence))
+            cursor.execute("SELECT nextval(%s)", [sequence])
+            row = cursor.fetchone()
+        assert row is not None
+        return int(row[0])
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE stores_storecounter SET value = value + 1 WHERE store_id = %s AND name = %s RETURNING value",
+            "INSERT INTO stores_storecounter (store_id, name, value) VALUES (%s, %s, 1) "
+            "ON CONFLICT (store_id, name) DO UPDATE SET value = value + 1 RETURNING value",
             [store_id, name],
         )
         row = cursor.fetchone()
-    if row is not None:
-        return int(row[0])
-    StoreCounter.objects.get_or_create(store_id=store_id, name=name)
-    return next_value(store_id, name)
+    assert row is not None
+    return int(row[0])
