@@ -400,14 +400,16 @@ def validate_facts(facts: Facts) -> None:
     asked: dict[str, int] = {}
     for index, wanted in enumerate(request.lines):
         path = f"request.lines[{index}]"
-        line = seen.get(wanted.line_id)
-        if line is None:
+        ordered = seen.get(wanted.line_id)
+        if ordered is None:
             raise FactsError(f"{path}.line_id", f"no order line {wanted.line_id!r}")
         if wanted.quantity <= 0:
             raise FactsError(f"{path}.quantity", "must be a positive whole number")
         asked[wanted.line_id] = asked.get(wanted.line_id, 0) + wanted.quantity
-        if asked[wanted.line_id] > line.quantity:
-            raise FactsError(f"{path}.quantity", f"asks for {asked[wanted.line_id]} but the order has {line.quantity}")
+        if asked[wanted.line_id] > ordered.quantity:
+            raise FactsError(
+                f"{path}.quantity", f"asks for {asked[wanted.line_id]} but the order has {ordered.quantity}"
+            )
     if request.current_unit_price is not None and request.current_unit_price < 0:
         raise FactsError("request.current_unit_price", "must not be negative")
 
