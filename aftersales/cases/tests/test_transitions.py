@@ -88,7 +88,7 @@ def _build_case(store: Any, kind: str, status: str) -> int:
     actor = system_actor(store.pk, "test-setup")
     if kind in Kind.WITH_LINES:
         order = f.make_order(store)
-        line = order.lines.order_by("line_no").first()
+        line = order.lines.order_by("line_no")[0]
         case = services.create_case(actor=actor, kind=kind, order_id=order.pk, reason_code="quality",
                                     lines=[services.LineRequest(order_line_id=line.pk, quantity=1)])
     else:
@@ -121,7 +121,7 @@ def world(django_db_setup, django_db_blocker):
 
 
 def _row_of(case_id: int) -> dict[str, Any]:
-    return Case.objects.filter(pk=case_id).values().get()
+    return dict(Case.objects.filter(pk=case_id).values().get())
 
 
 def _timeline_of(case_id: int) -> list[tuple[Any, ...]]:
