@@ -1,0 +1,255 @@
+"""Reading the shop's order export as CSV: one row per order line.
+
+The file format (also in `aftersales import-orders --help` and in fixtures/sample_orders.csv):
+
+- The first row names the columns; their order is free. Required: external_id, buyer_external_id,
+  placed_at, line_no, sku, name, quantity, unit_price. A column we do not know makes the file unusable
+  (a typo must not silently drop data).
+- Order columns, repeated on every row of the order and required to be identical there: external_id,
+  buyer_external_id, buyer_name, buyer_email, buyer_phone, placed_at, currency, shipping_fee,
+  free_shipping_threshold, channel, payments.
+- Line columns, as in the JSON API: line_no, sku, name, category, quantity, unit_price,
+  discount_allocated, is_gift, gift_declared_value, customised, perishable, digital_download,
+  sealed_media, periodical, nonreturnable_confirmation, near_expiry_disclosed, sanbao_catalogue,
+  warranty_months. An empty cell takes the default (false, 0, none, other).
+- Shipment columns, per line: carrier, tracking_number, shipped_at, signed_at. The order's shipments are
+  the distinct (carrier, tracking_number) pairs over its rows, so lines sent in different parcels can
+  say so; the same parcel must carry the same times on every row.
+- payments: `method:amount` items separated by `;`, each optionally followed by `:fee=0.54`,
+  `:ref=REFERENCE` and `:fee_by=buyer`, for example `alipay:180.00:fee=0.54:ref=20261101;coupon:20.00`.
+- Times are ISO 8601 with an offset (2026-11-11T09:30:00+08:00); booleans are true/false or 1/0.
+- The rows of one order are consecutive (any export sorted by order number is). A row of an order that
+  was already finished further up is refused, because it would otherwise silently replace that order.
+
+An order with any bad row is skipped whole, and every bad row is reported with its line number: an
+order with one line missing would be worse than no order, since cases are opened against its lines.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from .schemas import LineIn, OrderHeaderIn, OrderIn, PaymentIn, ShipmentIn
+from .validation import Problem, check_order, problems_from
+
+BUYER_COLUMNS = {"buyer_external_id": "external_id", "buyer_name": "name", "buyer_email": "email",
+                 "buyer_phone": "phone"}
+ORDER_COLUMNS = ["external_id", *BUYER_COLUMNS, "placed_at", "currency", "shipping_fee", "free_shipping_threshold",
+                 "channel", "payments"]
+LINE_COLUMNS = list(LineIn.model_fields)
+SHIPMENT_COLUMNS = list(ShipmentIn.model_fields)
+ALL_COLUMNS = [*ORDER_COLUMNS, *LINE_COLUMNS, *SHIPMENT_COLUMNS]
+REQUIRED_COLUMNS = ["external_id", "buyer_external_id", "placed_at", "line_no", "sku", "name", "quantity", "unit_price"]
+_CSV_FIELD = {"buyer.external_id": "buyer_external_id", "buyer.name": "buyer_name", "buyer.email": "buyer_email",
+              "buyer.phone": "buyer_phone"}
+
+
+class UnusableFile(Exception):
+    """The file as a whole cannot be read as an order export (no header, missing or unknown columns)."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    external_id: str
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ParsedOrder:
+    order: OrderIn
+    first_line: int
+    rows: int
+
+
+@dataclass
+class _Pending:
+    external_id: str
+    first_line: int
+    order_values: tuple[str, ...]
+    header: OrderHeaderIn | None
+    header_problems: list[Problem]
+    payments: list[PaymentIn]
+    line_numbers: list[int] = field(default_factory=list)
+    lines: list[LineIn] = field(default_factory=list)
+    shipments: dict[tuple[str, str], ShipmentIn] = field(default_factory=dict)
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+def parse_payments(text: str) -> list[dict[str, Any]]:
+    """`alipay:180.00:fee=0.54;coupon:20.00` -> payment dicts for PaymentIn. Raises ValueError."""
+    payments = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        method, _, rest = item.partition(":")
+        if not rest:
+            raise ValueError(f"{item!r} is not method:amount")
+        amount, *extras = rest.split(":")
+        payment: dict[str, Any] = {"method": method.strip(), "amount": amount.strip()}
+        for extra in extras:
+            key, sep, value = extra.partition("=")
+            if not sep or key not in ("fee", "ref", "fee_by"):
+                raise ValueError(f"{extra!r} is not fee=..., ref=... or fee_by=...")
+            if key == "fee_by":
+                if value not in ("buyer", "shop"):
+                    raise ValueError("fee_by must be buyer or shop")
+                payment["fee_paid_by_buyer"] = value == "buyer"
+            else:
+                payment["fee" if key == "fee" else "reference"] = value
+        payments.append(payment)
+    return payments
+
+
+class OrderCsvReader:
+    """Reads rows, groups them into orders and yields each good order; bad rows collect in `problems`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._reader = csv.reader(stream)
+        try:
+            header = [name.strip() for name in next(self._reader)]
+        except StopIteration:
+            raise UnusableFile("the file is empty") from None
+        if header and header[0].startswith("\ufeff"):  # Excel's byte-order mark
+            header[0] = header[0][1:]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        unknown = [name for name in header if name not in ALL_COLUMNS]
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if missing or unknown or duplicated:
+            parts = [f"{label}: {', '.join(names)}" for label, names in
+                     (("missing columns", missing), ("unknown columns", unknown), ("repeated columns", duplicated))
+                     if names]
+            raise UnusableFile("; ".join(parts))
+        self.header = header
+        self.problems: list[RowProblem] = []
+        self.skipped_orders: list[tuple[str, list[int]]] = []
+        self.rows_read = 0
+        self._finished: set[str] = set()
+        index = {name: i for i, name in enumerate(header)}
+        self._order_idx = [index.get(name) for name in ORDER_COLUMNS]
+        self._line_idx = [(name, i) for name, i in index.items() if name in LINE_COLUMNS]
+        self._ship_idx = [(name, i) for name, i in index.items() if name in SHIPMENT_COLUMNS]
+        self._width = len(header)
+
+    def __iter__(self) -> Iterator[ParsedOrder]:
+        pending: _Pending | None = None
+        end = 1
+        for row in self._reader:
+            # A quoted cell may span lines: a row starts right after the previous one ended.
+            line, end = end + 1, self._reader.line_num
+            if not any(row):
+                continue  # a blank line is not a row
+            self.rows_read += 1
+            width_ok = len(row) == self._width
+            if not width_ok:
+                row = (row + [""] * self._width)[: self._width]
+            external_id = self._external_id(row)
+            if pending is not None and external_id != pending.external_id:
+                done = self._finish(pending)
+                pending = None
+                if done is not None:
+                    yield done
+            if not external_id:
+                self.problems.append(RowProblem(line, "", "external_id", "required", "the order number is empty"))
+                continue
+            if pending is None:
+                if external_id in self._finished:
+                    self.problems.append(RowProblem(line, external_id, "external_id", "order_not_contiguous",
+                                                    "this order's rows are not consecutive; it was read further up"))
+                    continue
+                pending = self._start(external_id, row, line)
+            if width_ok:
+                self._add_row(pending, row, line)
+            else:
+                pending.line_numbers.append(line)
+                pending.problems.append(RowProblem(line, external_id, "", "wrong_column_count",
+                                                   f"this row does not have {self._width} cells"))
+        if pending is not None:
+            done = self._finish(pending)
+            if done is not None:
+                yield done
+
+    def _external_id(self, row: list[str]) -> str:
+        position = self._order_idx[0]
+        return row[position].strip() if position is not None else ""
+
+    def _order_values(self, row: list[str]) -> tuple[str, ...]:
+        return tuple(row[i] if i is not None else "" for i in self._order_idx)
+
+    def _start(self, external_id: str, row: list[str], line: int) -> _Pending:
+        values = self._order_values(row)
+        cells = {name: value.strip() for name, value in zip(ORDER_COLUMNS, values, strict=True) if value.strip()}
+        data: dict[str, Any] = {name: cells[name] for name in ORDER_COLUMNS[5:-1] if name in cells}
+        data["external_id"] = external_id
+        data["buyer"] = {key: cells[column] for column, key in BUYER_COLUMNS.items() if column in cells}
+        problems: list[Problem] = []
+        header = None
+        try:
+            header = OrderHeaderIn.model_validate(data)
+        except ValidationError as exc:
+            problems += problems_from(exc)
+        payments: list[PaymentIn] = []
+        try:
+            for position, payment in enumerate(parse_payments(cells.get("payments", ""))):
+                try:
+                    payments.append(PaymentIn.model_validate(payment))
+                except ValidationError as exc:
+                    problems += [Problem("payments", p.code, f"payment {position + 1}, {p.field}: {p.message}")
+                                 for p in problems_from(exc)]
+        except ValueError as exc:
+            problems.append(Problem("payments", "invalid_format", str(exc)))
+        return _Pending(external_id, line, values, header, problems, payments)
+
+    def _add_row(self, pending: _Pending, row: list[str], line: int) -> None:
+        pending.line_numbers.append(line)
+        # Every row carries the order's columns, so a bad order column is wrong on every row.
+        problems = [RowProblem(line, pending.external_id, _CSV_FIELD.get(p.field, p.field), p.code, p.message)
+                    for p in pending.header_problems]
+        values = self._order_values(row)
+        if values != pending.order_values:
+            column = next(name for name, a, b in zip(ORDER_COLUMNS, values, pending.order_values, strict=True) if a != b)
+            problems.append(RowProblem(line, pending.external_id, column, "order_fields_mismatch",
+                                       f"{column} differs from this order's first row (line {pending.first_line})"))
+        try:
+            pending.lines.append(LineIn.model_validate({name: row[i].strip() for name, i in self._line_idx
+                                                        if row[i].strip()}))
+        except ValidationError as exc:
+            problems += [RowProblem(line, pending.external_id, p.field, p.code, p.message) for p in problems_from(exc)]
+        cells = {name: row[i].strip() for name, i in self._ship_idx if row[i].strip()}
+        if cells:
+            try:
+                shipment = ShipmentIn.model_validate(cells)
+            except ValidationError as exc:
+                problems += [RowProblem(line, pending.external_id, p.field, p.code, p.message) for p in problems_from(exc)]
+            else:
+                key = (shipment.carrier, shipment.tracking_number)
+                known = pending.shipments.setdefault(key, shipment)
+                if known != shipment:
+                    column = "shipped_at" if known.shipped_at != shipment.shipped_at else "signed_at"
+                    problems.append(RowProblem(line, pending.external_id, column, "shipment_mismatch",
+                                               f"this parcel has another {column} on an earlier row of the order"))
+        pending.problems += problems
+
+    def _finish(self, pending: _Pending) -> ParsedOrder | None:
+        self._finished.add(pending.external_id)
+        if not pending.problems and pending.header is not None:
+            order = OrderIn.model_construct(
+                **pending.header.__dict__, lines=pending.lines, payments=pending.payments,
+                shipments=list(pending.shipments.values()),
+            )
+            lines_by_index = pending.line_numbers
+            pending.problems += [
+                RowProblem(lines_by_index[p.line_index] if p.line_index is not None else pending.first_line,
+                           pending.external_id, p.field.rsplit(".", 1)[-1], p.code, p.message)
+                for p in check_order(order)
+            ]
+            if not pending.problems:
+                return ParsedOrder(order, pending.first_line, len(pending.lines))
+        self.problems += pending.problems
+        self.skipped_orders.append((pending.external_id, sorted(set(pending.line_numbers))))
+        return None

@@ -1,0 +1,132 @@
+"""Every write to the orders mirror: the JSON batch import and the CSV import.
+
+Both validate each order on its own and write the good ones in set-based chunks (see writing.py);
+a bad order is reported and written not at all, and never stops the others. The result of a batch is
+per order rather than all-or-nothing because a shop's feed is retried as a whole: refusing 999 good
+orders for one bad one would only delay them, and re-sending is harmless since the import is
+idempotent on the shop's own order number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from aftersales.core.errors import ValidationFailed
+from aftersales.stores.models import Store
+from aftersales.stores.permissions import ORDER_WRITE, Actor
+
+from .importers import OrderCsvReader, ParsedOrder, RowProblem
+from .schemas import MAX_BATCH, OrderIn
+from .validation import check_order, problems_from
+from .writing import save_orders
+
+CSV_CHUNK_ORDERS = 2000
+
+
+@dataclass(frozen=True)
+class OrderError:
+    index: int
+    external_id: str | None
+    code: str
+    field: str
+    message: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    errors: list[OrderError] = field(default_factory=list)
+
+
+def import_orders(*, actor: Actor, orders: Sequence[Any]) -> ImportResult:
+    """Creates or updates up to MAX_BATCH orders (raw JSON objects) in the actor's store."""
+    actor.require(ORDER_WRITE)
+    if len(orders) > MAX_BATCH:
+        raise ValidationFailed(f"a batch holds at most {MAX_BATCH} orders", field="orders", code="batch_too_large",
+                               details={"max": MAX_BATCH, "received": len(orders)})
+    store = Store.objects.get(pk=actor.store_id)
+    result = ImportResult()
+    good: list[OrderIn] = []
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(orders):
+        external_id = raw.get("external_id") if isinstance(raw, dict) else None
+        external_id = external_id if isinstance(external_id, str) else None
+        try:
+            order = OrderIn.model_validate(raw)
+        except ValidationError as exc:
+            result.errors += [OrderError(index, external_id, p.code, p.field, p.message) for p in problems_from(exc)]
+            continue
+        problems = check_order(order)
+        if problems:
+            result.errors += [OrderError(index, external_id, p.code, p.field, p.message) for p in problems]
+            continue
+        if order.external_id in first_index:
+            # Two versions of one order in one batch: which one the shop meant is a guess we don't make.
+            result.errors.append(OrderError(index, external_id, "duplicate_in_batch", "external_id",
+                                            f"also sent at index {first_index[order.external_id]}"))
+            continue
+        first_index[order.external_id] = index
+        good.append(order)
+    saved = save_orders(store=store, orders=good)
+    result.created, result.updated = len(saved.created), len(saved.updated)
+    result.errors += [OrderError(first_index[external_id], external_id, code, "", message)
+                      for external_id, (code, message) in saved.failed.items()]
+    result.errors.sort(key=lambda e: e.index)
+    return result
+
+
+@dataclass
+class CsvImportResult:
+    created: int = 0
+    updated: int = 0
+    lines: int = 0
+    rows_read: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    skipped_orders: list[tuple[str, list[int]]] = field(default_factory=list)
+
+
+def import_orders_csv(
+    *, actor: Actor, store: Store, stream: TextIO, progress: Callable[[int], None] | None = None,
+    chunk_orders: int = CSV_CHUNK_ORDERS,
+) -> CsvImportResult:
+    """Imports an order export (format in importers.py). Raises importers.UnusableFile for a file that
+    cannot be read at all. Each chunk of orders commits on its own: an interrupted import keeps what
+    it wrote, and running it again finishes the job without duplicating anything."""
+    actor.require(ORDER_WRITE)
+    if store.pk != actor.store_id:
+        raise ValidationFailed("the actor belongs to another store", field="store", code="wrong_store")
+    reader = OrderCsvReader(stream)
+    result = CsvImportResult()
+    chunk: list[ParsedOrder] = []
+    reported = 0
+
+    def flush() -> None:
+        nonlocal reported
+        saved = save_orders(store=store, orders=[p.order for p in chunk])
+        result.created += len(saved.created)
+        result.updated += len(saved.updated)
+        result.lines += saved.lines
+        for parsed in chunk:
+            if parsed.order.external_id in saved.failed:
+                code, message = saved.failed[parsed.order.external_id]
+                result.problems.append(RowProblem(parsed.first_line, parsed.order.external_id, "", code, message))
+                result.skipped_orders.append((parsed.order.external_id, [parsed.first_line]))
+        if progress is not None:
+            progress(reader.rows_read - reported)
+            reported = reader.rows_read
+        chunk.clear()
+
+    for parsed in reader:
+        chunk.append(parsed)
+        if len(chunk) >= chunk_orders:
+            flush()
+    flush()
+    result.rows_read = reader.rows_read
+    result.problems = sorted(reader.problems + result.problems, key=lambda p: (p.line, p.field))
+    result.skipped_orders = sorted(reader.skipped_orders + result.skipped_orders, key=lambda s: s[1][0] if s[1] else 0)
+    return result
