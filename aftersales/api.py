@@ -18,7 +18,7 @@ from ninja.utils import check_csrf
 from aftersales.cases.api import router as cases_router
 from aftersales.core.errors import DomainError
 from aftersales.orders.api import router as orders_router
-from aftersales.stores.auth import actor_from_session, actor_from_token
+from aftersales.stores.auth import actor_for_token, actor_from_session, bearer_token, has_bearer
 from aftersales.stores.permissions import Actor
 
 
@@ -29,14 +29,15 @@ class ActorAuth:
     openapi_scheme = "bearer"
 
     def __call__(self, request: HttpRequest) -> Actor | None:
-        header = request.headers.get("Authorization", "")
-        if header.lower().startswith("bearer "):
-            return actor_from_token(header[7:].strip())
+        if has_bearer(request):
+            # A token that does not authenticate is a 401, never a fall-back to the session.
+            token = bearer_token(request)
+            return actor_for_token(token) if token is not None else None
         actor = actor_from_session(request)
-        if actor is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
-            failure = check_csrf(request)
-            if failure is not None:
-                raise DomainError("csrf_failed", "CSRF check failed", status=403)
+        # The browser sends the session cookie with any site's form post; only our pages know the token.
+        if actor is not None and request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request) is not None:
+            raise DomainError("csrf_failed", "CSRF check failed: send the csrftoken cookie's value "
+                              "in the X-CSRFToken header", status=403)
         return actor
 
 
@@ -82,7 +83,9 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return _error(request, exc.status_code, "http_error", str(exc))
+    # Ninja raises these itself, chiefly a body that is not JSON at all.
+    code = "malformed_request" if exc.status_code == 400 else "http_error"
+    return _error(request, exc.status_code, code, str(exc))
 
 
 api.add_router("/v1", cases_router)

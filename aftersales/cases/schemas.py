@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
-from .states import Action, Kind
+from aftersales.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+from .states import Action, Kind, Status
 
 KindName = Literal["return_refund", "refund_only", "exchange", "repair", "complaint", "inquiry"]
 ChannelName = Literal["web", "api", "email", "chat", "phone", "platform"]
@@ -19,9 +21,30 @@ ActionName = Literal[
     "accept_quote", "decline_quote", "mark_repaired", "ship_back", "convert", "escalate", "arbitrate", "cancel",
     "expire", "acknowledge", "start_progress", "wait_on_customer", "customer_replied", "resolve", "reopen", "close",
 ]
+StatusName = Literal[
+    "submitted", "pending_review", "awaiting_return", "return_in_transit", "received", "inspecting",
+    "inspection_failed", "refunding", "refunded", "reshipping", "reshipped", "negotiating", "rejected", "expired",
+    "cancelled", "in_arbitration", "awaiting_device", "device_received", "diagnosing", "quote_pending", "repairing",
+    "repaired", "shipping_back", "open", "acknowledged", "in_progress", "waiting_on_customer", "resolved", "closed",
+]
 # The literals above are for the OpenAPI document; these keep them in step with the tables.
 assert set(Kind.ALL) == set(KindName.__args__)  # type: ignore[attr-defined]
 assert {v for k, v in vars(Action).items() if k.isupper()} == set(ActionName.__args__)  # type: ignore[attr-defined]
+assert set(Status.LABELS) == set(StatusName.__args__)  # type: ignore[attr-defined]
+
+
+class ErrorOut(Schema):
+    """Every 4xx answer of the API: a stable `code` to branch on, a message for people, and details."""
+
+    code: str = Field(examples=["action_not_allowed"])
+    message: str
+    details: dict[str, Any] = Field(
+        examples=[{"status": "awaiting_return", "allowed_actions": [{"action": "ship_return", "outcomes": []}]}]
+    )
+
+
+# Documented on every case route, so a client generator knows the failure shape as well as the success one.
+ERROR_RESPONSES: dict[int, type[ErrorOut]] = {status: ErrorOut for status in (400, 401, 403, 404, 409, 422)}
 
 
 class StrictSchema(Schema):
@@ -91,6 +114,20 @@ class CaseDetailOut(CaseOut):
     rejection_reason: str
     quote_amount: Decimal | None
     rating: int | None
+
+
+class CaseFilters(Schema):
+    status: StatusName | None = None
+    kind: KindName | None = None
+    assignee_id: int | None = None
+    unassigned: bool = Field(default=False, description="only cases nobody is assigned to (not with assignee_id)")
+    order_id: int | None = None
+    buyer_id: int | None = None
+    created_after: AwareDatetime | None = Field(default=None, description="inclusive, with a time zone")
+    created_before: AwareDatetime | None = Field(default=None, description="exclusive, with a time zone")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page (invalid_cursor if not)")
+    # The range is enforced by the paginator, which answers invalid_limit; here it is only documented.
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE})
 
 
 class CasePage(Schema):

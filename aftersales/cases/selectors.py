@@ -6,10 +6,10 @@ import datetime as dt
 
 from django.db.models import QuerySet
 
-from aftersales.core.errors import NotFound
+from aftersales.core.errors import NotFound, ValidationFailed
 from aftersales.stores.permissions import CASE_READ, Actor
 
-from .models import Case, Message, TimelineEntry, Visibility
+from .models import Attachment, Case, Message, TimelineEntry, Visibility
 
 
 def visible_cases(actor: Actor) -> QuerySet[Case]:
@@ -32,13 +32,16 @@ def filter_cases(
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
 ) -> QuerySet[Case]:
+    if unassigned and assignee_id is not None:
+        raise ValidationFailed("ask for unassigned cases or for one assignee, not both", field="unassigned",
+                               code="conflicting_filters")
     if status:
         queryset = queryset.filter(status=status)
     if kind:
         queryset = queryset.filter(kind=kind)
     if unassigned:
         queryset = queryset.filter(assignee__isnull=True)
-    elif assignee_id is not None:
+    if assignee_id is not None:
         queryset = queryset.filter(assignee_id=assignee_id)
     if order_id is not None:
         queryset = queryset.filter(order_id=order_id)
@@ -71,3 +74,7 @@ def case_messages(actor: Actor, case: Case) -> QuerySet[Message]:
     if actor.is_buyer:
         messages = messages.filter(visibility=Visibility.PUBLIC)
     return messages
+
+
+def case_attachments(actor: Actor, case: Case) -> QuerySet[Attachment]:
+    return Attachment.objects.filter(store_id=actor.store_id, case=case).order_by("created_at", "id")

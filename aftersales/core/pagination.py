@@ -15,6 +15,7 @@ from django.db.models import Model, Q, QuerySet
 from .errors import ValidationFailed
 
 M = TypeVar("M", bound=Model)
+DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 
 
@@ -30,7 +31,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         if moment.tzinfo is None:
             raise ValueError("naive")
         return moment, int(pk)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeError) as exc:  # binascii.Error is a ValueError
         raise ValidationFailed("the cursor is not valid", field="cursor", code="invalid_cursor") from exc
 
 

@@ -11,11 +11,12 @@ from django.http import HttpRequest
 from aftersales.core import clock
 from aftersales.core.errors import DomainError
 
-from .models import ArbiterMembership, Buyer, Membership
+from .models import ApiToken, ArbiterMembership, Buyer, Membership
 from .permissions import Actor, arbiter_actor, buyer_actor, staff_actor, token_actor
 from .services import authenticate_token
 
 STORE_HEADER = "HTTP_X_STORE"
+_TOKEN_CACHE = "_aftersales_bearer_token"
 
 
 class NotAuthenticated(DomainError):
@@ -25,10 +26,31 @@ class NotAuthenticated(DomainError):
         super().__init__("not_authenticated", message)
 
 
+def has_bearer(request: HttpRequest) -> bool:
+    return request.headers.get("Authorization", "")[:7].lower() == "bearer "
+
+
+def bearer_token(request: HttpRequest) -> ApiToken | None:
+    """The valid, unrevoked token the request carries, if any. Looked up once per request: the
+    idempotency middleware needs the caller before the API resolves it."""
+    if not hasattr(request, _TOKEN_CACHE):
+        token = authenticate_token(request.headers["Authorization"][7:].strip()) if has_bearer(request) else None
+        setattr(request, _TOKEN_CACHE, token)
+    cached: ApiToken | None = getattr(request, _TOKEN_CACHE)
+    return cached
+
+
+def requested_store_slug(request: HttpRequest) -> str | None:
+    session = getattr(request, "session", None)
+    return request.META.get(STORE_HEADER) or (session.get("store_slug") if session is not None else None)
+
+
 def actor_from_token(raw: str) -> Actor | None:
     token = authenticate_token(raw)
-    if token is None:
-        return None
+    return actor_for_token(token) if token is not None else None
+
+
+def actor_for_token(token: ApiToken) -> Actor:
     # Touch last_used_at at most once a minute: a write per request would double the cost of reads.
     now = clock.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
@@ -40,8 +62,7 @@ def actor_from_session(request: HttpRequest) -> Actor | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    session = getattr(request, "session", None)
-    wanted = request.META.get(STORE_HEADER) or (session.get("store_slug") if session is not None else None)
+    wanted = requested_store_slug(request)
     label = user.get_username()
 
     memberships = Membership.objects.filter(user=user).select_related("store")
