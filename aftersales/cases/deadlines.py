@@ -26,6 +26,11 @@ DEFAULT_DEADLINES: dict[str, DeadlineRule] = {
     Status.AWAITING_RETURN: DeadlineRule("buyer_ship_timeout.expire", dt.timedelta(days=7)),
     Status.AWAITING_DEVICE: DeadlineRule("buyer_ship_timeout.expire", dt.timedelta(days=7)),
     Status.RETURN_IN_TRANSIT: DeadlineRule("shop_confirm_timeout.auto_receive", dt.timedelta(days=10)),
+    Status.DEVICE_IN_TRANSIT: DeadlineRule("shop_confirm_timeout.auto_receive", dt.timedelta(days=10)),
+    # The law gives no number for how long a buyer may sit on an offer or a quote (domain notes §7.6);
+    # 7 days mirrors the platforms' other buyer-side clocks. Timing out declines it.
+    Status.NEGOTIATING: DeadlineRule("buyer_offer_timeout.decline", dt.timedelta(days=7)),
+    Status.QUOTE_PENDING: DeadlineRule("buyer_quote_timeout.decline", dt.timedelta(days=7)),
     Status.REFUNDING: DeadlineRule("refund_due.statutory_7_days", dt.timedelta(days=7)),
     Status.REJECTED: DeadlineRule("escalation_window.close", dt.timedelta(days=7)),
     Status.OPEN: DeadlineRule("first_response.due", dt.timedelta(hours=24)),

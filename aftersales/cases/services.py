@@ -288,6 +288,10 @@ def _apply_ship(prefix: str) -> Callable[[Case, Mapping[str, Any]], dict[str, An
 
 
 def _apply_refund(case: Case, payload: Mapping[str, Any]) -> dict[str, Any]:
+    # Belt and braces: the tables already let a case reach `refunding` only once.
+    if case.refund_amount is not None:
+        raise Conflict("already_refunded", "this case has already been refunded",
+                       details={"refund_amount": str(case.refund_amount)})
     ceiling = claimed_value(case)
     if payload.get("amount") is not None:
         amount = _require_amount(payload, "amount", maximum=ceiling)
@@ -348,8 +352,12 @@ def transition_case(
         if transition is None:
             outcomes = outcomes_for(case.kind, case.status, action)
             if outcomes:
-                raise ValidationFailed("this action needs an outcome", field="outcome", code="outcome_required",
-                                       details={"outcomes": outcomes})
+                code, message = (("outcome_required", "this action needs an outcome") if outcome is None
+                                 else ("invalid_outcome", f"{outcome!r} is not an outcome of {action}"))
+                raise ValidationFailed(message, field="outcome", code=code, details={"outcomes": outcomes})
+            if outcome is not None and any(t.action == action for t in transitions_from(case.kind, case.status)):
+                raise ValidationFailed(f"{action} takes no outcome", field="outcome", code="invalid_outcome",
+                                       details={"outcomes": []})
             raise Conflict(
                 "action_not_allowed",
                 f"{action} is not possible while the case is {case.status}",

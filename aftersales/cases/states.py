@@ -54,6 +54,7 @@ class Status:
     CANCELLED = "cancelled"
     IN_ARBITRATION = "in_arbitration"
     AWAITING_DEVICE = "awaiting_device"
+    DEVICE_IN_TRANSIT = "device_in_transit"
     DEVICE_RECEIVED = "device_received"
     DIAGNOSING = "diagnosing"
     QUOTE_PENDING = "quote_pending"
@@ -85,6 +86,7 @@ class Status:
         CANCELLED: ("已撤销", "Cancelled"),
         IN_ARBITRATION: ("平台介入中", "Platform arbitration"),
         AWAITING_DEVICE: ("待寄修", "Waiting for the device"),
+        DEVICE_IN_TRANSIT: ("设备寄送中", "Device on its way"),
         DEVICE_RECEIVED: ("已收到设备", "Device received"),
         DIAGNOSING: ("检测中", "Diagnosing"),
         QUOTE_PENDING: ("待确认报价", "Waiting for the quote to be accepted"),
@@ -165,16 +167,27 @@ S, A = Status, Action
 # What a buyer may back out of: anything before the goods or the money have moved.
 _CANCELLABLE_GOODS = (S.SUBMITTED, S.PENDING_REVIEW, S.NEGOTIATING, S.AWAITING_RETURN)
 
-_REVIEW = [
-    _t(A.SUBMIT, S.SUBMITTED, S.PENDING_REVIEW, perm.CASE_SYSTEM),
-    _t(A.REJECT, S.PENDING_REVIEW, S.REJECTED, perm.CASE_DECIDE),
-    _t(A.COUNTER_OFFER, (S.PENDING_REVIEW, S.INSPECTION_FAILED), S.NEGOTIATING, perm.CASE_DECIDE),
-    _t(A.ACCEPT_OFFER, S.NEGOTIATING, S.REFUNDING, perm.CASE_BUYER),
-    _t(A.DECLINE_OFFER, S.NEGOTIATING, S.PENDING_REVIEW, perm.CASE_BUYER),
-    _t(A.ESCALATE, (S.REJECTED, S.INSPECTION_FAILED, S.NEGOTIATING), S.IN_ARBITRATION, perm.CASE_BUYER,
-       needs_platform=True),
-    _t(A.REOPEN, (S.REJECTED, S.CLOSED), S.PENDING_REVIEW, perm.CASE_REOPEN),
-]
+
+
+def _review(*, with_inspection: bool) -> list[Transition]:
+    """Review and negotiation, shared by the kinds about goods and money. Only kinds that take goods
+    back can fail an inspection, so only they counter-offer or escalate from there.
+
+    A case is reopened only from `rejected`: a closed case may have been refunded, and reopening it
+    would open the way to paying twice.
+    """
+    offer_from = (S.PENDING_REVIEW, S.INSPECTION_FAILED) if with_inspection else (S.PENDING_REVIEW,)
+    escalate_from = (S.REJECTED, S.NEGOTIATING, *((S.INSPECTION_FAILED,) if with_inspection else ()))
+    return [
+        _t(A.SUBMIT, S.SUBMITTED, S.PENDING_REVIEW, perm.CASE_SYSTEM),
+        _t(A.REJECT, S.PENDING_REVIEW, S.REJECTED, perm.CASE_DECIDE),
+        _t(A.COUNTER_OFFER, offer_from, S.NEGOTIATING, perm.CASE_DECIDE),
+        _t(A.ACCEPT_OFFER, S.NEGOTIATING, S.REFUNDING, perm.CASE_BUYER),
+        _t(A.DECLINE_OFFER, S.NEGOTIATING, S.PENDING_REVIEW, perm.CASE_BUYER),
+        _t(A.ESCALATE, escalate_from, S.IN_ARBITRATION, perm.CASE_BUYER, needs_platform=True),
+        _t(A.REOPEN, S.REJECTED, S.PENDING_REVIEW, perm.CASE_REOPEN),
+    ]
+
 
 _RETURN_LEG = [
     _t(A.APPROVE, S.PENDING_REVIEW, S.AWAITING_RETURN, perm.CASE_DECIDE),
@@ -193,7 +206,7 @@ _REFUND_END = [
 ]
 
 RETURN_REFUND = [
-    *_REVIEW,
+    *_review(with_inspection=True),
     *_RETURN_LEG,
     _t(A.RECORD_INSPECTION, S.INSPECTING, S.REFUNDING, perm.CASE_WAREHOUSE, outcome="passed"),
     *_REFUND_END,
@@ -203,7 +216,7 @@ RETURN_REFUND = [
 ]
 
 REFUND_ONLY = [
-    *_REVIEW,
+    *_review(with_inspection=False),
     _t(A.APPROVE, S.PENDING_REVIEW, S.REFUNDING, perm.CASE_DECIDE),
     _t(A.CANCEL, (S.SUBMITTED, S.PENDING_REVIEW, S.NEGOTIATING), S.CANCELLED, perm.CASE_BUYER),
     _t(A.CLOSE, S.REJECTED, S.CLOSED, perm.CASE_CLOSE),
@@ -213,7 +226,7 @@ REFUND_ONLY = [
 ]
 
 EXCHANGE = [
-    *_REVIEW,
+    *_review(with_inspection=True),
     *_RETURN_LEG,
     _t(A.RECORD_INSPECTION, S.INSPECTING, S.RESHIPPING, perm.CASE_WAREHOUSE, outcome="passed"),
     _t(A.RESHIP, S.RESHIPPING, S.RESHIPPED, perm.CASE_RESHIP),
@@ -232,9 +245,8 @@ REPAIR = [
     _t(A.REJECT, S.PENDING_REVIEW, S.REJECTED, perm.CASE_DECIDE),
     _t(A.CANCEL, (S.SUBMITTED, S.PENDING_REVIEW, S.AWAITING_DEVICE), S.CANCELLED, perm.CASE_BUYER),
     _t(A.EXPIRE, S.AWAITING_DEVICE, S.EXPIRED, perm.CASE_SYSTEM),
-    # The buyer records the tracking number; the device is still on its way, so the state stays.
-    _t(A.SHIP_RETURN, S.AWAITING_DEVICE, S.AWAITING_DEVICE, perm.CASE_BUYER),
-    _t(A.MARK_RECEIVED, S.AWAITING_DEVICE, S.DEVICE_RECEIVED, perm.CASE_WAREHOUSE),
+    _t(A.SHIP_RETURN, S.AWAITING_DEVICE, S.DEVICE_IN_TRANSIT, perm.CASE_BUYER),
+    _t(A.MARK_RECEIVED, (S.AWAITING_DEVICE, S.DEVICE_IN_TRANSIT), S.DEVICE_RECEIVED, perm.CASE_WAREHOUSE),
     _t(A.START_DIAGNOSIS, S.DEVICE_RECEIVED, S.DIAGNOSING, perm.CASE_REPAIR),
     _t(A.DIAGNOSE, S.DIAGNOSING, S.REPAIRING, perm.CASE_REPAIR, outcome="covered"),
     _t(A.QUOTE, S.DIAGNOSING, S.QUOTE_PENDING, perm.CASE_REPAIR),
@@ -251,7 +263,7 @@ REPAIR = [
     _t(A.ESCALATE, S.REJECTED, S.IN_ARBITRATION, perm.CASE_BUYER, needs_platform=True),
     _t(A.ARBITRATE, S.IN_ARBITRATION, S.AWAITING_DEVICE, perm.CASE_ARBITRATE, outcome="repair"),
     _t(A.ARBITRATE, S.IN_ARBITRATION, S.CLOSED, perm.CASE_ARBITRATE, outcome="reject"),
-    _t(A.REOPEN, (S.REJECTED, S.CLOSED), S.PENDING_REVIEW, perm.CASE_REOPEN),
+    _t(A.REOPEN, S.REJECTED, S.PENDING_REVIEW, perm.CASE_REOPEN),
 ]
 
 CONVERSATION = [
@@ -289,12 +301,13 @@ def transitions_from(kind: str, status: str) -> list[Transition]:
 
 
 def find_transition(kind: str, status: str, action: str, outcome: str | None) -> Transition | None:
-    """The row for this action from this state; an action with outcomes needs the outcome named."""
+    """The row for this action from this state. An action with outcomes needs the outcome named; an
+    action without them takes none (an outcome given there is a mistake, not something to ignore)."""
     candidates = [t for t in transitions_from(kind, status) if t.action == action]
     if not candidates:
         return None
     if len(candidates) == 1 and candidates[0].outcome is None:
-        return candidates[0]
+        return candidates[0] if outcome is None else None
     for transition in candidates:
         if transition.outcome == outcome:
             return transition
@@ -311,5 +324,6 @@ def states_of(kind: str) -> list[str]:
     for transition in TABLES[kind]:
         for source in sorted(transition.sources):
             seen.setdefault(source, None)
-        seen.setdefault(transition.target, None)
+        if transition.new_kind is None:  # a converted case lands in the other kind's states
+            seen.setdefault(transition.target, None)
     return list(seen)

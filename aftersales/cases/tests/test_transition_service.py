@@ -258,12 +258,8 @@ def test_two_simultaneous_approvals_of_one_case_succeed_once():
     assert Case.objects.get(pk=case.pk).status == "awaiting_return"
 
 
-# --- known defects in the tables (see the reasons) -------------------------------------------------------
+# --- defects once found in the tables, kept as regressions -------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "states.py _REVIEW: reopen is allowed from every `closed`, including a case closed after its refund was "
-    "paid, and the reopened case can be approved and refunded again; services._apply_refund overwrites "
-    "refund_amount instead of refusing"))
 def test_a_refund_that_was_paid_cannot_be_paid_again_after_reopening():
     store = f.make_store()
     case = _open_case(store, kind="refund_only")
@@ -275,9 +271,6 @@ def test_a_refund_that_was_paid_cannot_be_paid_again_after_reopening():
     assert TimelineEntry.objects.filter(case=case, event="refund").count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "states.py REPAIR: ship_return keeps the case in awaiting_device, so _set_deadline restarts "
-    "buyer_ship_timeout.expire and the sweep would expire a repair whose device is already in the post"))
 def test_a_repair_whose_device_was_shipped_is_no_longer_waiting_to_expire():
     store = f.make_store()
     buyer = f.make_buyer(store)
@@ -287,4 +280,20 @@ def test_a_repair_whose_device_was_shipped_is_no_longer_waiting_to_expire():
     moved = services.transition_case(actor=f.buyer_of(buyer), case_id=case.pk, action="ship_return",
                                      payload={"carrier": "SF", "tracking_number": "SF1234567890"})
 
-    assert moved.deadline_rule != "buyer_ship_timeout.expire"
+    assert (moved.status, moved.deadline_rule) == ("device_in_transit", "shop_confirm_timeout.auto_receive")
+
+
+@pytest.mark.parametrize(("action", "outcome", "code"), [
+    ("approve", "bogus", "invalid_outcome"),
+    ("reject", "passed", "invalid_outcome"),
+])
+def test_an_outcome_given_to_an_action_that_takes_none_is_refused(action, outcome, code):
+    store = f.make_store()
+    case = _open_case(store, kind="return_refund")
+
+    with pytest.raises(ValidationFailed) as error:
+        services.transition_case(actor=system_actor(store.pk), case_id=case.pk, action=action, outcome=outcome,
+                                 payload={"reason": "x"})
+
+    assert (error.value.code, error.value.details) == (code, {"field": "outcome", "outcomes": []})
+    assert Case.objects.get(pk=case.pk).status == "pending_review"

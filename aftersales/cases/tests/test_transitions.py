@@ -183,18 +183,6 @@ def test_the_matrix_covers_every_action_from_every_reachable_state():
     assert len(refused_or_allowed) == reachable * len(ACTIONS)
 
 
-_UNREACHABLE = {
-    Kind.REFUND_ONLY: "states.py: REFUND_ONLY reuses _REVIEW, whose counter_offer and escalate rows start from "
-                      "inspection_failed, a state refund_only never reaches",
-    Kind.REPAIR: "states.py: states_of() counts the targets of convert rows (refunding, reshipping) as repair "
-                 "states, but a converted case is no longer a repair",
-}
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason=_UNREACHABLE[kind])) if kind in _UNREACHABLE
-     else kind for kind in Kind.ALL],
-)
+@pytest.mark.parametrize("kind", Kind.ALL)
 def test_every_state_a_table_names_is_reachable_from_where_the_kind_starts(kind):
     assert sorted(states_of(kind)) == sorted(PATHS[kind])
