@@ -21,6 +21,7 @@ from aftersales.core.errors import Conflict, NotFound, PermissionDenied, Validat
 from aftersales.core.events import publish_on_commit
 from aftersales.core.sequences import next_value
 from aftersales.orders.models import Order, OrderLine
+from aftersales.policies import services as policy_services
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Store
 from aftersales.stores.permissions import Actor
@@ -95,7 +96,7 @@ def _check_line_quantities(order: Order, lines: Sequence[LineRequest]) -> dict[i
     ids = [line.order_line_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("an order line appears twice", field="lines", code="duplicate_line")
-    order_lines = {ol.pk: ol for ol in OrderLine.objects.filter(order=order, pk__in=ids)}
+    order_lines = {ol.pk: ol for ol in OrderLine.objects.filter(order=order).order_by("line_no")}
     already = dict(
         CaseLine.objects.filter(order_line_id__in=ids)
         .exclude(case__status__in=Status.VOID)
@@ -182,15 +183,13 @@ def create_case(
             description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
             status_changed_at=now,
         )
-        store = Store.objects.only("case_number_prefix").get(pk=actor.store_id)
+        store = Store.objects.get(pk=actor.store_id)
         case.number = f"{store.case_number_prefix}-{next_value(actor.store_id, 'case'):06d}"
         entries = [_timeline(case, actor, "created", now, to_status=case.status,
                              data={"channel": channel, "reason": reason_code or ""})]
-        if kind in Kind.WITH_LINES:
-            # A request about goods goes straight to the shop's review; "submitted" is the instant before.
-            entries.append(_timeline(case, perm.system_actor(actor.store_id, "system"), Action.SUBMIT, now,
-                                     from_status=case.status, to_status=Status.PENDING_REVIEW))
-            case.status = Status.PENDING_REVIEW
+        if needs_lines:
+            assert order is not None and reason is not None
+            entries.extend(_submit_for_review(case, store, order, order_lines, lines, reason, now))
         _set_deadline(case, now)
         case.save(force_insert=True)
         CaseLine.objects.bulk_create(
@@ -200,6 +199,37 @@ def create_case(
         TimelineEntry.objects.bulk_create(entries)
         publish_on_commit("case.created", _event_payload(case))
     return case
+
+
+def _submit_for_review(case: Case, store: Store, order: Order, order_lines: dict[int, OrderLine],
+                       lines: Sequence[LineRequest], reason: ReasonCode, now: dt.datetime) -> list[TimelineEntry]:
+    """A request about goods is decided by the policy engine the moment it arrives and goes to the
+    shop's review ("submitted" is the instant before); where the law allows it and the store has
+    chosen so, the engine approves it on the spot."""
+    system = perm.system_actor(case.store_id, "policy engine")
+    case.decision = policy_services.decide(
+        store=store, order=order, order_lines=list(order_lines.values()),
+        requested=[(line.order_line_id, line.quantity) for line in lines], kind=case.kind,
+        reason_category=reason.category, notice_at=now,
+    )
+    entries = [_timeline(case, system, Action.SUBMIT, now, from_status=case.status, to_status=Status.PENDING_REVIEW,
+                         data={"decision": _decision_summary(case.decision)})]
+    case.status = Status.PENDING_REVIEW
+    if policy_services.may_auto_approve(store, case.decision):
+        approve = find_transition(case.kind, case.status, Action.APPROVE, None)
+        assert approve is not None
+        entries.append(_timeline(case, system, Action.APPROVE, now, from_status=case.status, to_status=approve.target,
+                                 data={"rule": "policy.auto_approve"}))
+        case.status = approve.target
+    return entries
+
+
+def _decision_summary(decision: Mapping[str, Any]) -> dict[str, Any]:
+    if "error" in decision:
+        return {"error": decision["error"]}
+    return {"requested_open": decision.get("requested_open"),
+            "refund": decision.get("refund", {}).get("amount"),
+            "remedies_open": [r.get("remedy") for r in decision.get("remedies_open", [])]}
 
 
 def get_case_for_update(*, actor: Actor, case_id: int) -> Case:
