@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ninja import Schema
 from pydantic import AwareDatetime, ConfigDict, Field
@@ -15,7 +15,9 @@ from .states import Action, Kind, Status
 
 ChannelName = Literal["web", "api", "email", "chat", "phone", "platform"]
 if TYPE_CHECKING:
-    KindName = ActionName = StatusName = str
+    KindName: TypeAlias = str
+    ActionName: TypeAlias = str
+    StatusName: TypeAlias = str
 else:
     # Enumerations for the OpenAPI document, built from the transition tables so they never fall behind.
     KindName = Literal[Kind.ALL]
