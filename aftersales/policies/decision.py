@@ -25,6 +25,8 @@ class Remedy(StrEnum):
     REPAIR = "repair"
 
 
+CITATION_MEMO_SIZE = 4096
+
 REMEDY_ORDER = (Remedy.RETURN_REFUND, Remedy.REFUND_ONLY, Remedy.EXCHANGE, Remedy.REPAIR)
 
 
@@ -72,11 +74,35 @@ class Rule:
     source: str
     zh: str
     en: str
+    # Most rules are cited without parameters; build that citation once (the engine's hot path).
+    plain: Citation = field(init=False, repr=False, compare=False)
+    _legs: dict[Payer, ShippingLeg] = field(init=False, repr=False, compare=False)
+    _cited: dict[tuple[tuple[str, object], ...], Citation] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", Citation(self.rule_id, self.source, self.zh, self.en))
+        object.__setattr__(self, "_legs", {})
+        object.__setattr__(self, "_cited", {})
+
+    def leg(self, payer: Payer) -> ShippingLeg:
+        """A shipping leg paid by `payer` under this rule; shared, since legs are immutable."""
+        found = self._legs.get(payer)
+        if found is None:
+            found = self._legs[payer] = ShippingLeg(payer, self.plain)
+        return found
 
     def cite(self, **params: object) -> Citation:
         if not params:
-            return Citation(self.rule_id, self.source, self.zh, self.en)
-        return Citation(self.rule_id, self.source, self.zh.format(**params), self.en.format(**params))
+            return self.plain
+        # The same dates and SKUs come back again and again; remember a bounded number of them.
+        key = tuple(params.items())
+        found = self._cited.get(key)
+        if found is None:
+            if len(self._cited) >= CITATION_MEMO_SIZE:
+                self._cited.clear()
+            found = Citation(self.rule_id, self.source, self.zh.format(**params), self.en.format(**params))
+            self._cited[key] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aftersales.policies.decision import (
+    REMEDY_ORDER,
     AutoApproval,
     Basis,
     Citation,
@@ -67,6 +68,7 @@ AUTO_FLAGS = Rule(
 REFUND_REVIEW_FLAGS = frozenset(
     {"cn.nr.gift_value_unknown", "cn.nr.buyer_owes", "cn.nr.free_shipping_fee_unknown"}
 )
+REMEDY_INDEX = {kind: REMEDY_ORDER.index(Remedy(kind.value)) for kind in RequestKind}
 AUTO_BASES = frozenset(
     {Basis.NO_REASON, Basis.WITHDRAWAL, Basis.NOT_SHIPPED, Basis.STORE_POLICY, Basis.PRICE_PROTECTION}
 )
@@ -82,7 +84,7 @@ def evaluate(facts: Facts) -> Decision:
     store_promises.apply(ctx, draft)
     refund = compute_refund(ctx, draft)
     remedies = draft.verdicts()
-    requested = next(v for v in remedies if v.remedy.value == facts.request.kind.value)
+    requested = remedies[REMEDY_INDEX[facts.request.kind]]
     return Decision(
         requested=facts.request.kind,
         basis=draft.basis,
@@ -108,7 +110,7 @@ def evaluate(facts: Facts) -> Decision:
 
 def _shipping(draft: DecisionDraft, kind: RequestKind, is_open: bool, closed_because: Citation) -> Shipping:
     """Who pays which leg of the requested remedy; nothing moves when the remedy is closed."""
-    unused = ShippingLeg(Payer.NOT_APPLICABLE, cn_law.NOT_APPLICABLE_LEG.cite())
+    unused = cn_law.NOT_APPLICABLE_LEG.leg(Payer.NOT_APPLICABLE)
     if not is_open:
         none = ShippingLeg(Payer.NOT_APPLICABLE, closed_because)
         return Shipping(none, none, none)

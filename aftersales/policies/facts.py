@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -339,50 +340,51 @@ class Facts:
 
 
 def validate_facts(facts: Facts) -> None:
-    """Raise FactsError for facts that are well-typed but inconsistent."""
+    """Raise FactsError for facts that are well-typed but inconsistent.
+
+    Runs on every evaluation, so the common case (nothing wrong) is a quick screen; the dotted path
+    is only formatted when something is wrong. Comparisons are Decimal to Decimal (ZERO), which is
+    measurably faster than Decimal to int.
+    """
     order = facts.order
     if not order.lines:
         raise FactsError("order.lines", "an order needs at least one line")
     seen: dict[str, OrderLine] = {}
     for index, line in enumerate(order.lines):
-        path = f"order.lines[{index}]"
         if line.line_id in seen:
-            raise FactsError(f"{path}.line_id", f"duplicate line id {line.line_id!r}")
+            raise FactsError(f"order.lines[{index}].line_id", f"duplicate line id {line.line_id!r}")
         seen[line.line_id] = line
-        if line.quantity <= 0:
-            raise FactsError(f"{path}.quantity", "must be a positive whole number")
-        if line.unit_price < 0:
-            raise FactsError(f"{path}.unit_price", "must not be negative")
-        if line.discount_allocated < 0:
-            raise FactsError(f"{path}.discount_allocated", "must not be negative")
-        if line.discount_allocated > line.unit_price * line.quantity:
-            raise FactsError(f"{path}.discount_allocated", "is larger than the line's price")
-        if line.gift_declared_value is not None and line.gift_declared_value < 0:
-            raise FactsError(f"{path}.gift_declared_value", "must not be negative")
-        if line.warranty_months < 0:
-            raise FactsError(f"{path}.warranty_months", "must not be negative")
-        catalogue = line.sanbao_catalogue
-        if catalogue is not None and (catalogue.warranty_months < 0 or catalogue.daily_depreciation_rate < 0):
-            raise FactsError(f"{path}.sanbao_catalogue", "warranty months and depreciation rate must not be negative")
+        if (
+            line.quantity <= 0
+            or line.unit_price < ZERO
+            or line.discount_allocated < ZERO
+            or line.warranty_months < 0
+            or (line.gift_declared_value is not None and line.gift_declared_value < ZERO)
+            or line.discount_allocated > line.unit_price * line.quantity
+            or line.sanbao_catalogue is not None
+        ):
+            _check_line(index, line)
     for index, line in enumerate(order.lines):
         if line.gift_for_line is not None and line.gift_for_line not in seen:
             raise FactsError(f"order.lines[{index}].gift_for_line", f"no order line {line.gift_for_line!r}")
     for index, payment in enumerate(order.payments):
-        if payment.amount < 0:
+        if payment.amount < ZERO:
             raise FactsError(f"order.payments[{index}].amount", "must not be negative")
-        if payment.fee < 0:
+        if payment.fee < ZERO:
             raise FactsError(f"order.payments[{index}].fee", "must not be negative")
-    for name in ("shipping_fee", "free_shipping_threshold", "standard_shipping_fee"):
-        value = getattr(order, name)
-        if value is not None and value < 0:
-            raise FactsError(f"order.{name}", "must not be negative")
+    if order.shipping_fee < 0:
+        raise FactsError("order.shipping_fee", "must not be negative")
+    if order.free_shipping_threshold is not None and order.free_shipping_threshold < 0:
+        raise FactsError("order.free_shipping_threshold", "must not be negative")
+    if order.standard_shipping_fee is not None and order.standard_shipping_fee < 0:
+        raise FactsError("order.standard_shipping_fee", "must not be negative")
     for index, reduction in enumerate(order.full_reductions):
         if reduction.threshold < 0 or reduction.amount < 0 or reduction.amount > reduction.threshold:
             raise FactsError(f"order.full_reductions[{index}]", "needs 0 ≤ amount ≤ threshold")
-    for name in ("placed_at", "shipped_at", "signed_at", "installed_at"):
-        moment = getattr(order, name)
-        if moment is not None and moment.utcoffset() is None:
-            raise FactsError(f"order.{name}", "must carry a time zone offset")
+    _check_aware(order.placed_at, "order.placed_at")
+    _check_aware(order.shipped_at, "order.shipped_at")
+    _check_aware(order.signed_at, "order.signed_at")
+    _check_aware(order.installed_at, "order.installed_at")
 
     expected = order_total(order)
     paid = sum((p.amount for p in order.payments), ZERO)
@@ -399,16 +401,15 @@ def validate_facts(facts: Facts) -> None:
         raise FactsError("request.lines", "name at least one order line")
     asked: dict[str, int] = {}
     for index, wanted in enumerate(request.lines):
-        path = f"request.lines[{index}]"
         ordered = seen.get(wanted.line_id)
         if ordered is None:
-            raise FactsError(f"{path}.line_id", f"no order line {wanted.line_id!r}")
+            raise FactsError(f"request.lines[{index}].line_id", f"no order line {wanted.line_id!r}")
         if wanted.quantity <= 0:
-            raise FactsError(f"{path}.quantity", "must be a positive whole number")
-        asked[wanted.line_id] = asked.get(wanted.line_id, 0) + wanted.quantity
-        if asked[wanted.line_id] > ordered.quantity:
+            raise FactsError(f"request.lines[{index}].quantity", "must be a positive whole number")
+        total = asked[wanted.line_id] = asked.get(wanted.line_id, 0) + wanted.quantity
+        if total > ordered.quantity:
             raise FactsError(
-                f"{path}.quantity", f"asks for {asked[wanted.line_id]} but the order has {ordered.quantity}"
+                f"request.lines[{index}].quantity", f"asks for {total} but the order has {ordered.quantity}"
             )
     if request.current_unit_price is not None and request.current_unit_price < 0:
         raise FactsError("request.current_unit_price", "must not be negative")
@@ -418,10 +419,12 @@ def validate_facts(facts: Facts) -> None:
             raise FactsError(f"history.repairs[{index}].finished_on", "is before started_on")
 
     promises = facts.store.promises
-    for name in ("no_reason_days", "price_protection_days", "shipping_insurance_cap"):
-        value = getattr(promises, name)
-        if value is not None and value < 0:
-            raise FactsError(f"store.promises.{name}", "must not be negative")
+    if promises.no_reason_days is not None and promises.no_reason_days < 0:
+        raise FactsError("store.promises.no_reason_days", "must not be negative")
+    if promises.price_protection_days is not None and promises.price_protection_days < 0:
+        raise FactsError("store.promises.price_protection_days", "must not be negative")
+    if promises.shipping_insurance_cap is not None and promises.shipping_insurance_cap < 0:
+        raise FactsError("store.promises.shipping_insurance_cap", "must not be negative")
     if promises.extended_warranty_months < 0:
         raise FactsError("store.promises.extended_warranty_months", "must not be negative")
     _zone(facts.store.timezone)
@@ -435,7 +438,10 @@ def validate_facts(facts: Facts) -> None:
 
 def order_total(order: Order) -> Decimal:
     """What the buyer owed: paid lines after line discounts, minus the best 满减, plus shipping."""
-    subtotal = sum((line.net_amount for line in order.lines if not line.is_gift), ZERO)
+    subtotal = ZERO
+    for line in order.lines:
+        if not line.is_gift:
+            subtotal += line.unit_price * line.quantity - line.discount_allocated
     return subtotal - best_full_reduction(subtotal, order.full_reductions) + order.shipping_fee
 
 
@@ -447,7 +453,33 @@ def best_full_reduction(subtotal: Decimal, reductions: tuple[FullReduction, ...]
     return best
 
 
+def _check_line(index: int, line: OrderLine) -> None:
+    path = f"order.lines[{index}]"
+    if line.quantity <= 0:
+        raise FactsError(f"{path}.quantity", "must be a positive whole number")
+    if line.unit_price < ZERO:
+        raise FactsError(f"{path}.unit_price", "must not be negative")
+    if line.discount_allocated < ZERO:
+        raise FactsError(f"{path}.discount_allocated", "must not be negative")
+    if line.discount_allocated > line.unit_price * line.quantity:
+        raise FactsError(f"{path}.discount_allocated", "is larger than the line's price")
+    if line.gift_declared_value is not None and line.gift_declared_value < ZERO:
+        raise FactsError(f"{path}.gift_declared_value", "must not be negative")
+    if line.warranty_months < 0:
+        raise FactsError(f"{path}.warranty_months", "must not be negative")
+    catalogue = line.sanbao_catalogue
+    if catalogue is not None and (catalogue.warranty_months < 0 or catalogue.daily_depreciation_rate < ZERO):
+        raise FactsError(f"{path}.sanbao_catalogue", "warranty months and depreciation rate must not be negative")
+
+
+def _check_aware(moment: dt.datetime | None, field: str) -> None:
+    if moment is not None and moment.utcoffset() is None:
+        raise FactsError(field, "must carry a time zone offset")
+
+
+@lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
+    # lru_cache keeps only successes: an unknown name raises every time, as it should.
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -443,11 +443,11 @@ _REASON_EVIDENCE = {
 
 
 def merchant_leg(rule: Rule) -> ShippingLeg:
-    return ShippingLeg(Payer.MERCHANT, rule.cite())
+    return rule.leg(Payer.MERCHANT)
 
 
 def not_applicable_leg() -> ShippingLeg:
-    return ShippingLeg(Payer.NOT_APPLICABLE, NOT_APPLICABLE_LEG.cite())
+    return NOT_APPLICABLE_LEG.leg(Payer.NOT_APPLICABLE)
 
 
 def apply(ctx: Context, draft: DecisionDraft) -> None:
@@ -602,13 +602,13 @@ def record_window(draft: DecisionDraft, window: Window) -> None:
 def no_reason_shipping(ctx: Context, draft: DecisionDraft) -> None:
     order = ctx.facts.order
     if order.shipping_fee > 0:
-        draft.outbound = ShippingLeg(Payer.BUYER, NR_OUTBOUND_KEPT.cite())
+        draft.outbound = NR_OUTBOUND_KEPT.leg(Payer.BUYER)
     elif breaks_free_shipping(ctx):
         amount = order.standard_shipping_fee if order.standard_shipping_fee is not None else "—"
         draft.outbound = ShippingLeg(Payer.BUYER, NR_CLAWBACK.cite(amount=amount))
     else:
         draft.outbound = merchant_leg(NR_OUTBOUND_FREE)
-    draft.return_leg = ShippingLeg(Payer.BUYER, NR_RETURN_SHIPPING.cite())
+    draft.return_leg = NR_RETURN_SHIPPING.leg(Payer.BUYER)
     draft.reship = not_applicable_leg()
 
 

@@ -289,11 +289,11 @@ def _withdrawal(ctx: Context, draft: DecisionDraft, *, uk: bool) -> None:
     not_statutory = EU_NOT_EXCHANGE.cite()
     for remedy in (Remedy.REFUND_ONLY, Remedy.EXCHANGE, Remedy.REPAIR):
         draft.close(remedy, not_statutory)
-    draft.outbound = ShippingLeg(Payer.MERCHANT, EU_OUTBOUND_REFUNDED.cite())
+    draft.outbound = EU_OUTBOUND_REFUNDED.leg(Payer.MERCHANT)
     if info_missing:
-        draft.return_leg = ShippingLeg(Payer.MERCHANT, EU_RETURN_COST_TRADER.cite())
+        draft.return_leg = EU_RETURN_COST_TRADER.leg(Payer.MERCHANT)
     else:
-        draft.return_leg = ShippingLeg(Payer.BUYER, EU_RETURN_COST_BUYER.cite())
+        draft.return_leg = EU_RETURN_COST_BUYER.leg(Payer.BUYER)
     draft.reship = not_applicable_leg()
 
 
@@ -302,7 +302,7 @@ def _eu_conformity(ctx: Context, draft: DecisionDraft) -> None:
     draft.refund_outbound_shipping = True
     start = ctx.service_start_day
     assert start is not None
-    legs = ShippingLeg(Payer.MERCHANT, EU_COSTS_TRADER.cite())
+    legs = EU_COSTS_TRADER.leg(Payer.MERCHANT)
     draft.outbound = draft.return_leg = draft.reship = legs
     last_day = add_months(start, EU_CONFORMITY_MONTHS)
     draft.warranty_last_day = last_day
@@ -326,7 +326,7 @@ def _uk_faulty(ctx: Context, draft: DecisionDraft) -> None:
     draft.refund_outbound_shipping = True
     day = ctx.day_number
     assert day is not None and ctx.service_start_day is not None
-    legs = ShippingLeg(Payer.MERCHANT, UK_REPAIR_FIRST.cite())
+    legs = UK_REPAIR_FIRST.leg(Payer.MERCHANT)
     draft.outbound = draft.return_leg = draft.reship = legs
     draft.close(Remedy.REFUND_ONLY, NOT_STATUTORY.cite())
     if ctx.notice_day > add_months(ctx.service_start_day, UK_CLAIM_MONTHS):

@@ -7,7 +7,7 @@ an overlay here never closes a remedy the law opened.
 
 from __future__ import annotations
 
-from aftersales.policies.decision import Basis, DecisionDraft, Evidence, Payer, Remedy, Rule, ShippingLeg
+from aftersales.policies.decision import Basis, DecisionDraft, Evidence, Payer, Remedy, Rule
 from aftersales.policies.facts import ELECTRONICS, Category, Jurisdiction, PlatformMode, Reason, RequestKind
 from aftersales.policies.rules.context import Context
 
@@ -109,13 +109,13 @@ def _taobao(ctx: Context, draft: DecisionDraft) -> None:
         if draft.is_open(Remedy.RETURN_REFUND):
             draft.open(Remedy.EXCHANGE, TAOBAO_EXCHANGE.cite())
         if ctx.facts.request.kind is RequestKind.EXCHANGE:
-            leg = ShippingLeg(Payer.BUYER, TAOBAO_EXCHANGE.cite())
+            leg = TAOBAO_EXCHANGE.leg(Payer.BUYER)
             draft.return_leg = draft.reship = leg
         elif draft.outbound is not None and draft.outbound.payer is Payer.MERCHANT:
-            draft.return_leg = ShippingLeg(Payer.BUYER, TAOBAO_FREE_SHIPPING.cite())
+            draft.return_leg = TAOBAO_FREE_SHIPPING.leg(Payer.BUYER)
         else:
-            draft.outbound = ShippingLeg(Payer.BUYER, TAOBAO_PAID_SHIPPING.cite())
-            draft.return_leg = ShippingLeg(Payer.BUYER, TAOBAO_PAID_SHIPPING.cite())
+            draft.outbound = TAOBAO_PAID_SHIPPING.leg(Payer.BUYER)
+            draft.return_leg = TAOBAO_PAID_SHIPPING.leg(Payer.BUYER)
     elif draft.basis is Basis.SELLER_FAULT:
         draft.notes.append(TAOBAO_EVIDENCE.cite())
     elif draft.basis is Basis.NOT_SHIPPED and ctx.facts.order.shipped_at is not None:
@@ -125,11 +125,11 @@ def _taobao(ctx: Context, draft: DecisionDraft) -> None:
 def _jd(ctx: Context, draft: DecisionDraft) -> None:
     if draft.basis is not Basis.SELLER_FAULT:
         return
-    leg = ShippingLeg(Payer.MERCHANT, JD_COSTS.cite())
+    leg = JD_COSTS.leg(Payer.MERCHANT)
     draft.outbound = draft.return_leg = draft.reship = leg
-    if any(line.category in ELECTRONICS for line, _ in ctx.returned) and ctx.facts.request.reason in (
-        Reason.QUALITY,
-        Reason.DAMAGED_IN_TRANSIT,
+    # S15 Art 26(1) is about visible (appearance) defects, which is what transit damage is.
+    if ctx.facts.request.reason is Reason.DAMAGED_IN_TRANSIT and any(
+        line.category in ELECTRONICS for line, _ in ctx.returned
     ):
         draft.need(JD_REPORT_WINDOW)
     if draft.is_open(Remedy.REPAIR) or ctx.day_number is None:

@@ -26,7 +26,6 @@ from aftersales.policies.facts import (
     CARD_METHODS,
     IN_KIND_METHODS,
     FeeBearer,
-    Order,
     RequestKind,
     best_full_reduction,
 )
@@ -91,20 +90,19 @@ BUYER_OWES = Rule(
 )
 
 
+_QUANTA: dict[str, Decimal] = {}
+KIND_TO_REMEDY = {kind: Remedy(kind.value) for kind in RequestKind}
+
+
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    step = _QUANTA.get(currency)
+    if step is None:
+        step = _QUANTA[currency] = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    return step
 
 
 def rounded(amount: Decimal, step: Decimal) -> Decimal:
     return amount.quantize(step, rounding=ROUND_HALF_UP)
-
-
-def paid_subtotal(order: Order) -> Decimal:
-    return sum((line.net_amount for line in order.lines if not line.is_gift), ZERO)
-
-
-def returned_subtotal(ctx: Context) -> Decimal:
-    return sum((line.net_amount * qty / line.quantity for line, qty in ctx.returned), ZERO)
 
 
 def breaks_free_shipping(ctx: Context) -> bool:
@@ -113,28 +111,37 @@ def breaks_free_shipping(ctx: Context) -> bool:
     threshold = order.free_shipping_threshold
     if threshold is None or order.shipping_fee > 0 or ctx.full_return:
         return False
-    subtotal = paid_subtotal(order)
+    subtotal = ctx.subtotal
     paid_goods = subtotal - best_full_reduction(subtotal, order.full_reductions)
     if paid_goods < threshold:
         return False  # it never qualified; free shipping was the store's gift, nothing to claw back
-    kept = subtotal - returned_subtotal(ctx)
+    kept = subtotal - ctx.returned_subtotal
     kept_paid = kept - best_full_reduction(kept, order.full_reductions)
     return kept_paid < threshold
 
 
 def allocate(total: Decimal, weights: list[Decimal], step: Decimal) -> list[Decimal]:
-    """Split `total` in proportion to `weights`, in whole minor units, summing exactly to `total`."""
+    """Split `total` in proportion to `weights`, in whole minor units, summing exactly to `total`.
+
+    Largest remainder in integer minor units: each part is floor(units × weight / sum), and the
+    units left over go to the parts with the largest remainders (ties to the earlier payment).
+    """
     weight_sum = sum(weights, ZERO)
-    if total <= 0 or weight_sum <= 0:
+    if total <= ZERO or weight_sum <= ZERO:
         return [ZERO for _ in weights]
+    if total == weight_sum:
+        return [rounded(weight, step) for weight in weights]  # a full refund: every method in full
     units = int(total / step)
-    raw = [units * weight / weight_sum for weight in weights]
-    floors = [int(value) for value in raw]
-    leftover = units - sum(floors)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (floors[i] - raw[i], i))
-    for index in by_remainder[:leftover]:
-        floors[index] += 1
-    return [step * count for count in floors]
+    minor = [int(weight / step) for weight in weights]
+    minor_sum = sum(minor)
+    shares = [divmod(units * weight, minor_sum) for weight in minor]
+    counts = [share[0] for share in shares]
+    leftover = units - sum(counts)
+    if leftover:
+        by_remainder = sorted(range(len(shares)), key=lambda i: (-shares[i][1], i))
+        for index in by_remainder[:leftover]:
+            counts[index] += 1
+    return [step * count for count in counts]
 
 
 def empty_refund(currency: str) -> Refund:
@@ -148,7 +155,7 @@ def compute_refund(ctx: Context, draft: DecisionDraft) -> Refund:
     currency = order.currency
     step = quantum(currency)
     kind = facts.request.kind
-    if kind in (RequestKind.EXCHANGE, RequestKind.REPAIR) or not draft.is_open(Remedy(kind.value)):
+    if kind is RequestKind.EXCHANGE or kind is RequestKind.REPAIR or not draft.is_open(KIND_TO_REMEDY[kind]):
         return empty_refund(currency)
 
     if draft.basis is Basis.PRICE_PROTECTION:
@@ -156,9 +163,9 @@ def compute_refund(ctx: Context, draft: DecisionDraft) -> Refund:
         return _split(ctx, draft, difference, rounded(ZERO, step), [], step)
 
     deductions: list[Deduction] = []
-    subtotal = paid_subtotal(order)
+    subtotal = ctx.subtotal
     reduction = best_full_reduction(subtotal, order.full_reductions)
-    returned = returned_subtotal(ctx)
+    returned = ctx.returned_subtotal
     # Actually paid for the returned goods: their share of the order after 满减 (S3 Art 17(1)).
     goods_paid = returned if subtotal == 0 else returned - reduction * returned / subtotal
     goods_paid = rounded(goods_paid, step)

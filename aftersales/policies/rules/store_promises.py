@@ -293,7 +293,7 @@ def _return_shipping(ctx: Context, draft: DecisionDraft) -> None:
         return
     promises = ctx.facts.store.promises
     if promises.free_return_shipping:
-        draft.return_leg = ShippingLeg(Payer.MERCHANT, FREE_RETURN_SHIPPING.cite())
+        draft.return_leg = FREE_RETURN_SHIPPING.leg(Payer.MERCHANT)
     elif promises.shipping_insurance:
         cap = promises.shipping_insurance_cap
         shown = "—" if cap is None else f"{cap}"

@@ -9,7 +9,7 @@ import pytest
 
 from aftersales.policies.decision import Payer
 from aftersales.policies.engine import evaluate
-from aftersales.policies.facts import Category, ExchangeRecord, History, RepairRecord, SanbaoCatalogue
+from aftersales.policies.facts import Category, ExchangeRecord, History, OrderLine, RepairRecord, SanbaoCatalogue
 from aftersales.policies.tests import facts, line, order, request, store
 
 # A 三包 phone: 12-month period (S11). The depreciation rate is the colour-TV catalogue figure,
@@ -18,7 +18,7 @@ PHONE_CATALOGUE = SanbaoCatalogue(code="mobile_phone", warranty_months=12, daily
 SIGNED = "2026-03-01T10:00:00+08:00"
 
 
-def phone(unit_price: str = "3000.00") -> object:
+def phone(unit_price: str = "3000.00") -> OrderLine:
     return line(unit_price=unit_price, category=Category.MOBILE_PHONE, sanbao_catalogue=PHONE_CATALOGUE)
 
 
