@@ -6,6 +6,7 @@ runner: `make run` needs no external service.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,16 +35,21 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Ninja's own copy of Swagger UI, so /api/docs works without reaching a CDN.
+    "ninja",
     "aftersales.core",
     "aftersales.stores",
     "aftersales.catalog",
     "aftersales.orders",
     "aftersales.cases",
     "aftersales.policies",
+    "aftersales.demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS) from the web process itself, so DEBUG can stay off without a proxy.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,6 +109,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every start while `collectstatic` has not run yet
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("AFTERSALES_MEDIA_ROOT", DATA_DIR / "media"))
 STORAGES = {
@@ -128,6 +135,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks, read by Celery beat (`aftersales worker`) and by the embedded runner alike
+# (aftersales/core/scheduler.py, which understands interval schedules only).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "purge-idempotency-records": {
+        "task": "aftersales.core.tasks.purge_idempotency_records",
+        "schedule": timedelta(hours=1),
+    },
+}
 
 LOGGING = {
     "version": 1,
