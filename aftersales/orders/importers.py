@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, TextIO
 
 from pydantic import ValidationError
@@ -80,6 +81,7 @@ class _Pending:
     line_numbers: list[int] = field(default_factory=list)
     lines: list[LineIn] = field(default_factory=list)
     shipments: dict[tuple[str, str], ShipmentIn] = field(default_factory=dict)
+    raw_shipments: set[tuple[str, ...]] = field(default_factory=set)
     problems: list[RowProblem] = field(default_factory=list)
 
 
@@ -130,11 +132,16 @@ class OrderCsvReader:
         self.skipped_orders: list[tuple[str, list[int]]] = []
         self.rows_read = 0
         self._finished: set[str] = set()
-        index = {name: i for i, name in enumerate(header)}
-        self._order_idx = [index.get(name) for name in ORDER_COLUMNS]
-        self._line_idx = [(name, i) for name, i in index.items() if name in LINE_COLUMNS]
-        self._ship_idx = [(name, i) for name, i in index.items() if name in SHIPMENT_COLUMNS]
         self._width = len(header)
+        # Cells are picked with itemgetters (C speed): the per-row cost is what limits a large import.
+        # A column missing from the file reads as the empty cell appended at the end of each row.
+        position = {name: i for i, name in enumerate(header)}
+        self._order_cells = itemgetter(*(position.get(name, self._width) for name in ORDER_COLUMNS))
+        self._line_names = [name for name in LINE_COLUMNS if name in position]
+        self._line_cells = itemgetter(*(position[name] for name in self._line_names))
+        self._ship_names = [name for name in SHIPMENT_COLUMNS if name in position]
+        self._ship_cells = itemgetter(*(position[name] for name in self._ship_names)) if self._ship_names else None
+        self._id_position = position["external_id"]
 
     def __iter__(self) -> Iterator[ParsedOrder]:
         pending: _Pending | None = None
@@ -148,6 +155,7 @@ class OrderCsvReader:
             width_ok = len(row) == self._width
             if not width_ok:
                 row = (row + [""] * self._width)[: self._width]
+            row.append("")
             external_id = self._external_id(row)
             if pending is not None and external_id != pending.external_id:
                 done = self._finish(pending)
@@ -175,14 +183,10 @@ class OrderCsvReader:
                 yield done
 
     def _external_id(self, row: list[str]) -> str:
-        position = self._order_idx[0]
-        return row[position].strip() if position is not None else ""
-
-    def _order_values(self, row: list[str]) -> tuple[str, ...]:
-        return tuple(row[i] if i is not None else "" for i in self._order_idx)
+        return row[self._id_position].strip()
 
     def _start(self, external_id: str, row: list[str], line: int) -> _Pending:
-        values = self._order_values(row)
+        values = self._order_cells(row)
         cells = {name: value.strip() for name, value in zip(ORDER_COLUMNS, values, strict=True) if value.strip()}
         data: dict[str, Any] = {name: cells[name] for name in ORDER_COLUMNS[5:-1] if name in cells}
         data["external_id"] = external_id
@@ -207,33 +211,41 @@ class OrderCsvReader:
 
     def _add_row(self, pending: _Pending, row: list[str], line: int) -> None:
         pending.line_numbers.append(line)
-        # Every row carries the order's columns, so a bad order column is wrong on every row.
-        problems = [RowProblem(line, pending.external_id, _CSV_FIELD.get(p.field, p.field), p.code, p.message)
-                    for p in pending.header_problems]
-        values = self._order_values(row)
+        problems = []
+        if pending.header_problems:
+            # Every row carries the order's columns, so a bad order column is wrong on every row.
+            problems += [RowProblem(line, pending.external_id, _CSV_FIELD.get(p.field, p.field), p.code, p.message)
+                         for p in pending.header_problems]
+        values = self._order_cells(row)
         if values != pending.order_values:
             column = next(name for name, a, b in zip(ORDER_COLUMNS, values, pending.order_values, strict=True) if a != b)
             problems.append(RowProblem(line, pending.external_id, column, "order_fields_mismatch",
                                        f"{column} differs from this order's first row (line {pending.first_line})"))
+        cells = self._line_cells(row)
         try:
-            pending.lines.append(LineIn.model_validate({name: row[i].strip() for name, i in self._line_idx
-                                                        if row[i].strip()}))
+            pending.lines.append(LineIn.model_validate({k: v for k, v in zip(self._line_names, cells, strict=True) if v}))
         except ValidationError as exc:
             problems += [RowProblem(line, pending.external_id, p.field, p.code, p.message) for p in problems_from(exc)]
-        cells = {name: row[i].strip() for name, i in self._ship_idx if row[i].strip()}
-        if cells:
-            try:
-                shipment = ShipmentIn.model_validate(cells)
-            except ValidationError as exc:
-                problems += [RowProblem(line, pending.external_id, p.field, p.code, p.message) for p in problems_from(exc)]
-            else:
-                key = (shipment.carrier, shipment.tracking_number)
-                known = pending.shipments.setdefault(key, shipment)
-                if known != shipment:
-                    column = "shipped_at" if known.shipped_at != shipment.shipped_at else "signed_at"
-                    problems.append(RowProblem(line, pending.external_id, column, "shipment_mismatch",
-                                               f"this parcel has another {column} on an earlier row of the order"))
-        pending.problems += problems
+        if self._ship_cells is not None:
+            problems += self._add_shipment(pending, self._ship_cells(row), line)
+        if problems:
+            pending.problems += problems
+
+    def _add_shipment(self, pending: _Pending, cells: tuple[str, ...], line: int) -> list[RowProblem]:
+        if cells in pending.raw_shipments or not any(cells):
+            return []  # the same parcel as on an earlier row, or none
+        try:
+            shipment = ShipmentIn.model_validate({k: v for k, v in zip(self._ship_names, cells, strict=True) if v})
+        except ValidationError as exc:
+            return [RowProblem(line, pending.external_id, p.field, p.code, p.message) for p in problems_from(exc)]
+        pending.raw_shipments.add(cells)
+        key = (shipment.carrier, shipment.tracking_number)
+        known = pending.shipments.setdefault(key, shipment)
+        if known != shipment:
+            column = "shipped_at" if known.shipped_at != shipment.shipped_at else "signed_at"
+            return [RowProblem(line, pending.external_id, column, "shipment_mismatch",
+                               f"this parcel has another {column} on an earlier row of the order")]
+        return []
 
     def _finish(self, pending: _Pending) -> ParsedOrder | None:
         self._finished.add(pending.external_id)

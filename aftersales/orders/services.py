@@ -9,10 +9,13 @@ idempotent on the shop's own order number.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from django.db import connection
 from pydantic import ValidationError
 
 from aftersales.core.errors import ValidationFailed
@@ -22,7 +25,7 @@ from aftersales.stores.permissions import ORDER_WRITE, Actor
 from .importers import OrderCsvReader, ParsedOrder, RowProblem
 from .schemas import MAX_BATCH, OrderIn
 from .validation import check_order, problems_from
-from .writing import save_orders
+from .writing import SaveResult, save_orders
 
 CSV_CHUNK_ORDERS = 2000
 
@@ -90,6 +93,57 @@ class CsvImportResult:
     skipped_orders: list[tuple[str, list[int]]] = field(default_factory=list)
 
 
+class _ChunkWriter:
+    """Saves chunks of parsed orders, on a thread of its own when that is safe.
+
+    Reading and validating is Python work and writing is mostly the database's, so on PostgreSQL the
+    two overlap: the file is parsed on this thread while the previous chunk is copied and committed on
+    another (with its own connection; psycopg waits for the server without holding the GIL). Only
+    when the caller holds no transaction: writes on another connection would escape it (tests, or a
+    request wrapped in one), and then the chunks are written in line, inside the caller's transaction.
+    """
+
+    def __init__(self, store: Store, on_saved: Callable[[list[ParsedOrder], SaveResult], None]) -> None:
+        self._store = store
+        self._on_saved = on_saved
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            self._queue: queue.Queue[list[ParsedOrder] | None] = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._run, name="order-import-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, chunk: list[ParsedOrder]) -> None:
+        if self._thread is None:
+            self._save(chunk)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _save(self, chunk: list[ParsedOrder]) -> None:
+        self._on_saved(chunk, save_orders(store=self._store, orders=[p.order for p in chunk]))
+
+    def _run(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self._error is None:  # after a failure, drain the queue so the reader never blocks
+                    self._save(chunk)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._error = exc
+            while self._queue.get() is not None:
+                pass
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def import_orders_csv(
     *, actor: Actor, store: Store, stream: TextIO, progress: Callable[[int], None] | None = None,
     chunk_orders: int = CSV_CHUNK_ORDERS,
@@ -102,31 +156,40 @@ def import_orders_csv(
         raise ValidationFailed("the actor belongs to another store", field="store", code="wrong_store")
     reader = OrderCsvReader(stream)
     result = CsvImportResult()
-    chunk: list[ParsedOrder] = []
-    reported = 0
+    failures: list[RowProblem] = []
+    failed_orders: list[tuple[str, list[int]]] = []
 
-    def flush() -> None:
-        nonlocal reported
-        saved = save_orders(store=store, orders=[p.order for p in chunk])
+    def on_saved(chunk: list[ParsedOrder], saved: SaveResult) -> None:
+        # Runs on the writer thread: only these counters and lists are shared, and the reading
+        # thread looks at them after close().
         result.created += len(saved.created)
         result.updated += len(saved.updated)
         result.lines += saved.lines
         for parsed in chunk:
             if parsed.order.external_id in saved.failed:
                 code, message = saved.failed[parsed.order.external_id]
-                result.problems.append(RowProblem(parsed.first_line, parsed.order.external_id, "", code, message))
-                result.skipped_orders.append((parsed.order.external_id, [parsed.first_line]))
-        if progress is not None:
-            progress(reader.rows_read - reported)
-            reported = reader.rows_read
-        chunk.clear()
+                failures.append(RowProblem(parsed.first_line, parsed.order.external_id, "", code, message))
+                failed_orders.append((parsed.order.external_id, [parsed.first_line]))
 
-    for parsed in reader:
-        chunk.append(parsed)
-        if len(chunk) >= chunk_orders:
-            flush()
-    flush()
+    writer = _ChunkWriter(store, on_saved)
+    chunk: list[ParsedOrder] = []
+    reported = 0
+    try:
+        for parsed in reader:
+            chunk.append(parsed)
+            if len(chunk) >= chunk_orders:
+                writer.submit(chunk)
+                chunk = []
+                if progress is not None:
+                    progress(reader.rows_read - reported)
+                    reported = reader.rows_read
+        if chunk:
+            writer.submit(chunk)
+    finally:
+        writer.close()
+    if progress is not None:
+        progress(reader.rows_read - reported)
     result.rows_read = reader.rows_read
-    result.problems = sorted(reader.problems + result.problems, key=lambda p: (p.line, p.field))
-    result.skipped_orders = sorted(reader.skipped_orders + result.skipped_orders, key=lambda s: s[1][0] if s[1] else 0)
+    result.problems = sorted(reader.problems + failures, key=lambda p: (p.line, p.field))
+    result.skipped_orders = sorted(reader.skipped_orders + failed_orders, key=lambda s: s[1][0] if s[1] else 0)
     return result

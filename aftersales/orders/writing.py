@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
@@ -36,6 +37,7 @@ ORDER_VALUE_FIELDS = ["buyer_id", "placed_at", "currency", "shipping_fee", "free
 ORDER_FIELDS = ["store", "external_id", *ORDER_VALUE_FIELDS, "imported_at"]
 LINE_VALUE_FIELDS = list(LineIn.model_fields)
 LINE_FIELDS = ["store", "order", *LINE_VALUE_FIELDS]
+_line_values = attrgetter(*LINE_VALUE_FIELDS)
 PAYMENT_FIELDS = ["store", "order", "method", "amount", "fee", "fee_paid_by_buyer", "reference"]
 SHIPMENT_FIELDS = ["store", "order", "carrier", "tracking_number", "shipped_at", "signed_at"]
 
@@ -147,8 +149,7 @@ def _order_row(store: Store, order: OrderIn, buyer_ids: dict[str, int], now: dt.
 
 
 def _line_row(store_id: int, order_id: int, line: LineIn) -> tuple[Any, ...]:
-    values = line.__dict__
-    return (store_id, order_id, *(values[name] for name in LINE_VALUE_FIELDS))
+    return (store_id, order_id, *_line_values(line))
 
 
 def _replace_lines(store: Store, old: Sequence[OrderIn], existing: dict[str, int], new_lines: list[tuple[Any, ...]]) -> int:

@@ -158,3 +158,18 @@ def test_the_store_must_be_named_when_there_are_several(tmp_path):
     code, _, _ = run(str(SAMPLE))
 
     assert code == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_outside_any_transaction_writes_the_same_orders(tmp_path):
+    # Without a surrounding transaction the PostgreSQL import writes on a thread of its own.
+    store = f.make_store()
+    path = write_csv(tmp_path / "orders.csv", [row(f"O{n}", line) for n in range(5) for line in (1, 2)]
+                     + [row("BAD", 1, quantity="-1")])
+
+    code, out, err = run(path, "--store", store.slug)
+
+    assert code == 1
+    assert err.splitlines()[0].startswith("line 12: order BAD: quantity:")
+    assert out.strip() == "11 rows read: 5 orders created, 0 updated, 10 lines written; 1 bad rows, 1 orders skipped"
+    assert OrderLine.objects.filter(store=store).count() == 10
