@@ -64,11 +64,17 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e.get("msg", ""),
-         "type": e.get("type", "")}
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors
     ]
     return _error(request, 422, "validation_error", "the request is not valid", {"errors": errors})
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # Ninja's locations start with the source ("body", "query", "path", "file") and, for a body, the
+    # handler's parameter name; the client only knows the field, so both are left out.
+    path = loc[2:] if loc[:1] == ("body",) and len(loc) > 2 else loc[1:]
+    return ".".join(str(p) for p in path) or (str(loc[0]) if loc else "body")
 
 
 @api.exception_handler(AuthenticationError)
