@@ -46,6 +46,7 @@ BUYER_LOGINS_PER_STORE = 2
 # Extra cases waiting for the shop's review, so the queues look like a working day and not a museum.
 QUEUE_CASES_PER_STORE = 12
 LOGINS_FILE = "demo-logins.txt"
+API_TOKEN = "api-token"  # the role shown for a store's demo API token in the list of logins
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,9 @@ def reset_passwords() -> list[Login]:
     users = get_user_model().objects
     logins = []
     for login in saved_logins() or _known_logins():
+        if login.role == API_TOKEN:
+            logins.append(login)  # tokens cannot be re-issued with the same secret; make a new one in the admin
+            continue
         user = users.filter(username=login.username).first()
         if user is None:
             continue
@@ -325,6 +329,10 @@ class _Builder:
             Product(store=store, sku=p.sku, name=p.name, price=Decimal(p.price), category=p.category, **p.attributes)
             for p in spec.products
         ])
+        # A token for trying the API from /api/docs; shown with the logins, like them kept only in DATA_DIR.
+        _token, raw = store_services.create_api_token(store=store, name="demo", scopes=sorted(perm.TOKEN_SCOPES),
+                                                      actor=staff[Role.ADMIN])
+        self.logins.append(Login(f"{spec.login_prefix}-token", raw, API_TOKEN, spec.slug))
         arbiter = arbiter_actor(store_id=store.pk, user_id=arbiter_user.pk, label=arbiter_user.username)
         return _StoreWorld(spec, store, staff, arbiter, buyers, [], {})
 

@@ -13,6 +13,7 @@ from aftersales.demo import builder
 from aftersales.demo.paths import all_kind_states
 from aftersales.orders.models import Order, Shipment
 from aftersales.stores.models import ArbiterMembership, Membership, Role, Store
+from aftersales.stores.services import authenticate_token
 
 pytestmark = pytest.mark.django_db
 
@@ -84,9 +85,14 @@ def test_the_printed_logins_are_the_ones_that_sign_in(demo):
     result, _ = demo
     saved = builder.saved_logins()
 
+    people = [login for login in saved if login.role != builder.API_TOKEN]
+    tokens = [login for login in saved if login.role == builder.API_TOKEN]
     assert saved == result.logins
-    assert {login.role for login in saved} == {*Role.values, "buyer", "arbiter", "operator"}
-    assert all(authenticate(username=x.username, password=x.password) is not None for x in saved)
+    assert {login.role for login in people} == {*Role.values, "buyer", "arbiter", "operator"}
+    assert all(authenticate(username=x.username, password=x.password) is not None for x in people)
+    token_stores = {x.store: authenticate_token(x.password) for x in tokens}
+    assert {named: token.store.slug if token else None for named, token in token_stores.items()} == {
+        "demo-apparel": "demo-apparel", "demo-electronics": "demo-electronics"}
 
 
 def test_running_it_again_changes_nothing(demo):

@@ -41,4 +41,5 @@ class Command(BaseCommand):
     def _print_logins(self, logins: list[builder.Login]) -> None:
         self.stdout.write("\ndemo logins (random passwords, made when the demo was loaded):\n")
         self.stdout.write(builder.format_logins(logins))
-        self.stdout.write("demo-operator signs in to the admin; the others to the console, the portal and the API.")
+        self.stdout.write("demo-operator signs in to /admin/; an api-token goes in the Authorization header "
+                          "(Bearer) or the Authorize button of /api/docs.")
