@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
 from aftersales.cases.api import router as cases_router
@@ -22,8 +23,9 @@ from aftersales.stores.auth import actor_for_token, actor_from_session, bearer_t
 from aftersales.stores.permissions import Actor
 
 
-class ActorAuth:
-    """Resolves the caller to an Actor, or None (Ninja then answers 401)."""
+class ActorAuth(AuthBase):
+    """Resolves the caller to an Actor, or None (Ninja then answers 401). The OpenAPI document shows the
+    bearer token; the session is for our own pages."""
 
     openapi_type = "http"
     openapi_scheme = "bearer"

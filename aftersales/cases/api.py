@@ -21,6 +21,7 @@ from . import selectors, services
 from .models import Case, ReasonCode
 from .schemas import (
     ERROR_RESPONSES,
+    IDEMPOTENT,
     ActionIn,
     ActionName,
     AssignIn,
@@ -72,7 +73,10 @@ def _fresh_detail(actor: Actor, case_id: int) -> dict[str, object]:
     return _detail(selectors.get_case(actor, case_id), actor)
 
 
-@router.get("/cases", response={200: CasePage, **ERROR_RESPONSES}, summary="List cases, newest first")
+@router.get("/cases", response={200: CasePage, **ERROR_RESPONSES}, summary="List cases, newest first",
+            description="Cursor-paged: pass `next_cursor` back as `cursor` until it is null. Errors: "
+                        "invalid_cursor, invalid_limit (1 to 100), unknown_parameter, conflicting_filters "
+                        "(unassigned with assignee_id), validation_error.")
 def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> dict[str, object]:
     # Query parameters are not a model Ninja can close, so a misspelt filter is caught here rather
     # than silently widening the list to everything.
@@ -89,8 +93,11 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> dict[str, o
     return {"items": [_case_out(c) for c in rows], "next_cursor": next_cursor}
 
 
-@router.post("/cases", response={201: CaseDetailOut, **ERROR_RESPONSES},
-             summary="Open a case (send an Idempotency-Key to retry safely)")
+@router.post("/cases", response={201: CaseDetailOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
+             summary="Open a case (send an Idempotency-Key to retry safely)",
+             description="Errors: validation_error, order_required, buyer_required, reason_required, "
+                         "invalid_reason, lines_required, lines_not_allowed, duplicate_line, line_not_in_order, "
+                         "quantity_exceeds_available (422); not_found for an order or buyer not in this store (404).")
 def create_case(request: HttpRequest, body: CaseCreateIn) -> Status[dict[str, object]]:
     actor = _actor(request)
     case = services.create_case(
@@ -110,7 +117,13 @@ def get_case(request: HttpRequest, case_id: int) -> dict[str, object]:
 
 
 @router.post("/cases/{case_id}/actions/{action}", response={200: CaseDetailOut, **ERROR_RESPONSES},
-             summary="Move a case: approve, reject, refund, ... (409 lists what is allowed now)")
+             openapi_extra=IDEMPOTENT,
+             summary="Move a case: approve, reject, refund, ... (409 lists what is allowed now)",
+             description="`allowed_actions` on the case says what may be done now, and which `outcome` each "
+                         "needs. Errors: action_not_allowed and platform_not_available (409, with `status` and "
+                         "`allowed_actions`), already_refunded (409), outcome_required, invalid_outcome, "
+                         "field_required, invalid_amount, amount_exceeds_paid, invalid_tracking_number (422), "
+                         "permission_denied (403).")
 def act_on_case(request: HttpRequest, case_id: int, action: ActionName, body: ActionIn) -> dict[str, object]:
     actor, _ = _visible(request, case_id)
     payload = body.model_dump(exclude_none=True, exclude={"outcome"})
@@ -132,7 +145,7 @@ def list_messages(request: HttpRequest, case_id: int) -> list[Any]:
     return list(selectors.case_messages(actor, case))
 
 
-@router.post("/cases/{case_id}/messages", response={201: MessageOut, **ERROR_RESPONSES},
+@router.post("/cases/{case_id}/messages", response={201: MessageOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
              summary="Reply to the buyer or add an internal note")
 def post_message(request: HttpRequest, case_id: int, body: MessageIn) -> Status[Any]:
     actor, _ = _visible(request, case_id)
@@ -146,7 +159,9 @@ def list_attachments(request: HttpRequest, case_id: int) -> list[Any]:
 
 
 @router.post("/cases/{case_id}/attachments", response={201: AttachmentOut, **ERROR_RESPONSES},
-             summary="Upload evidence (JPEG, PNG, WebP or PDF, checked by content)")
+             openapi_extra=IDEMPOTENT, summary="Upload evidence (JPEG, PNG, WebP or PDF, checked by content)",
+             description="The type is read from the content, never from the name. Errors (422): file_empty, "
+                         "file_too_large, file_type_not_allowed, file_corrupt.")
 def upload_attachment(request: HttpRequest, case_id: int, file: File[UploadedFile]) -> Status[Any]:
     actor, _ = _visible(request, case_id)
     # One byte past the limit is enough to refuse it: a huge upload is never read into memory whole.
@@ -155,21 +170,21 @@ def upload_attachment(request: HttpRequest, case_id: int, file: File[UploadedFil
                                                filename=file.name or "upload"))
 
 
-@router.post("/cases/{case_id}/assign", response={200: CaseDetailOut, **ERROR_RESPONSES})
+@router.post("/cases/{case_id}/assign", response={200: CaseDetailOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT)
 def assign(request: HttpRequest, case_id: int, body: AssignIn) -> dict[str, object]:
     actor, _ = _visible(request, case_id)
     services.assign_case(actor=actor, case_id=case_id, assignee_id=body.assignee_id)
     return _fresh_detail(actor, case_id)
 
 
-@router.post("/cases/{case_id}/priority", response={200: CaseDetailOut, **ERROR_RESPONSES})
+@router.post("/cases/{case_id}/priority", response={200: CaseDetailOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT)
 def change_priority(request: HttpRequest, case_id: int, body: PriorityIn) -> dict[str, object]:
     actor, _ = _visible(request, case_id)
     services.set_priority(actor=actor, case_id=case_id, priority=body.priority)
     return _fresh_detail(actor, case_id)
 
 
-@router.post("/cases/{case_id}/rating", response={200: CaseDetailOut, **ERROR_RESPONSES},
+@router.post("/cases/{case_id}/rating", response={200: CaseDetailOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
              summary="The buyer rates the service (1–5)")
 def rate(request: HttpRequest, case_id: int, body: RatingIn) -> dict[str, object]:
     actor, _ = _visible(request, case_id)
