@@ -19,6 +19,7 @@ from ninja.utils import check_csrf
 from aftersales.cases.api import router as cases_router
 from aftersales.core.errors import DomainError
 from aftersales.orders.api import router as orders_router
+from aftersales.policies.api import router as policies_router
 from aftersales.stores.auth import actor_for_token, actor_from_session, bearer_token, has_bearer
 from aftersales.stores.permissions import Actor
 
@@ -98,3 +99,4 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 api.add_router("/v1", cases_router)
 api.add_router("/v1", orders_router)
+api.add_router("/v1/policy", policies_router)

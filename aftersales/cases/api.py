@@ -18,7 +18,7 @@ from aftersales.core.pagination import paginate
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
-from .models import Case, ReasonCode
+from .models import Case
 from .schemas import (
     ERROR_RESPONSES,
     IDEMPOTENT,
@@ -195,5 +195,4 @@ def rate(request: HttpRequest, case_id: int, body: RatingIn) -> dict[str, object
 @router.get("/reason-codes", response={200: list[ReasonCodeOut], **ERROR_RESPONSES},
             summary="The reasons a buyer can give in this store")
 def reason_codes(request: HttpRequest) -> list[Any]:
-    actor = _actor(request)
-    return list(ReasonCode.objects.filter(store_id=actor.store_id, active=True))
+    return list(selectors.reason_codes(_actor(request)))

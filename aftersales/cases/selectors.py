@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from aftersales.core.errors import NotFound, ValidationFailed
 from aftersales.stores.permissions import CASE_READ, Actor
 
-from .models import Attachment, Case, Message, TimelineEntry, Visibility
+from .models import Attachment, Case, Message, ReasonCode, TimelineEntry, Visibility
 
 
 def visible_cases(actor: Actor) -> QuerySet[Case]:
@@ -78,3 +78,8 @@ def case_messages(actor: Actor, case: Case) -> QuerySet[Message]:
 
 def case_attachments(actor: Actor, case: Case) -> QuerySet[Attachment]:
     return Attachment.objects.filter(store_id=actor.store_id, case=case).order_by("created_at", "id")
+
+
+def reason_codes(actor: Actor) -> QuerySet[ReasonCode]:
+    actor.require(CASE_READ)
+    return ReasonCode.objects.filter(store_id=actor.store_id, active=True).order_by("sort_order", "code")

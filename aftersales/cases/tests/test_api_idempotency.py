@@ -211,3 +211,19 @@ def test_eight_simultaneous_creates_with_one_key_open_one_case():
     assert len({content for _, _, content in results}) == 1
     assert Case.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
+
+
+def test_a_person_working_in_two_stores_has_separate_keys_in_each():
+    first, second = f.make_store(), f.make_store()
+    user = f.make_staff(first, "agent")
+    f.store_services.add_member(store=second, user=user, role="agent")
+    client = Client()
+    client.force_login(user)
+
+    for store in (first, second):
+        order = f.make_order(store)
+        caller = ApiCaller(client, **{"X-Store": store.slug})
+        answer = caller.request("POST", "/cases", _create_body(order), expect=201, headers={"Idempotency-Key": "k"})
+        assert answer.get("Idempotent-Replayed") is None
+        assert answer.json()["number"] == "AS-000001"
+    assert sorted(Case.objects.values_list("store_id", flat=True)) == [first.pk, second.pk]
