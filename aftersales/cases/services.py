@@ -232,6 +232,52 @@ def _decision_summary(decision: Mapping[str, Any]) -> dict[str, Any]:
             "remedies_open": [r.get("remedy") for r in decision.get("remedies_open", [])]}
 
 
+# While the shop has not decided yet, a change of facts (the carrier reports the signature, the shop
+# re-sends the order) must change what the shop sees; once decided, the decision stays as it was made.
+REDECIDE_STATUSES = frozenset({Status.SUBMITTED, Status.PENDING_REVIEW, Status.NEGOTIATING})
+
+
+def refresh_decision(*, actor: Actor, case_id: int) -> bool:
+    """Re-run the policy engine on a case that is still undecided. Returns True if the decision changed.
+
+    The new decision is recorded in the timeline with the rules that changed, so the history keeps
+    both; a case past review is left alone (its decision is history, not a preview).
+    """
+    actor.require(perm.CASE_DECIDE)
+    with transaction.atomic():
+        case = get_case_for_update(actor=actor, case_id=case_id)
+        if case.status not in REDECIDE_STATUSES or case.order_id is None or case.reason_id is None:
+            return False
+        store = Store.objects.get(pk=case.store_id)
+        order = Order.objects.get(store_id=case.store_id, pk=case.order_id)
+        order_lines = list(OrderLine.objects.filter(order=order).order_by("line_no"))
+        requested = list(case.lines.order_by("id").values_list("order_line_id", "quantity"))
+        reason = ReasonCode.objects.get(pk=case.reason_id)
+        now = clock.now()
+        # The request was made when the case opened: the windows are judged at that moment, not today.
+        decision = policy_services.decide(store=store, order=order, order_lines=order_lines, requested=requested,
+                                          kind=case.kind, reason_category=reason.category, notice_at=case.created_at)
+        old = dict(case.decision or {})
+        if {k: v for k, v in old.items() if k != "decided_at"} == {k: v for k, v in decision.items()
+                                                                  if k != "decided_at"}:
+            return False
+        case.decision = decision
+        case.updated_at = now
+        case.save(update_fields=["decision", "updated_at"])
+        _timeline(case, actor, "decision_updated", now,
+                  data={"before": _decision_summary(old), "after": _decision_summary(decision)}).save()
+        publish_on_commit("case.decision_updated", _event_payload(case))
+    return True
+
+
+def refresh_decisions_for_orders(*, store_id: int, order_ids: Sequence[int]) -> int:
+    """After an order import: re-decide the undecided cases on those orders. Returns how many changed."""
+    system = perm.system_actor(store_id, "policy engine")
+    case_ids = Case.objects.filter(store_id=store_id, order_id__in=order_ids,
+                                   status__in=REDECIDE_STATUSES).values_list("pk", flat=True)
+    return sum(refresh_decision(actor=system, case_id=case_id) for case_id in case_ids)
+
+
 def get_case_for_update(*, actor: Actor, case_id: int) -> Case:
     case = Case.objects.select_for_update().filter(store_id=actor.store_id, pk=case_id).first()
     if case is None or (actor.is_buyer and case.buyer_id != actor.buyer_id):

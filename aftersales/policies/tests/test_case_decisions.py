@@ -6,7 +6,7 @@ import pytest
 import time_machine
 
 from aftersales.cases import services
-from aftersales.cases.models import TimelineEntry
+from aftersales.cases.models import Case, TimelineEntry
 from aftersales.orders.models import Shipment
 from aftersales.policies.models import StorePolicy
 from aftersales.testing import factories as f
@@ -116,3 +116,41 @@ def test_facts_the_engine_cannot_decide_on_are_stored_as_an_error_for_the_agent(
 
     assert case.decision["error"]["field"] == "order.signed_at"
     assert case.status == "pending_review"
+
+
+def test_a_signature_reported_after_the_request_updates_the_undecided_case():
+    store = f.make_store()
+    buyer = f.make_buyer(store)
+    order = f.make_order(store, buyer, signed_at=None)
+    shipment = Shipment.objects.create(store=store, order=order, carrier="SF", tracking_number="SF2",
+                                       shipped_at=f.SIGNED_AT)
+    with time_machine.travel(WITHIN_WINDOW, tick=False):
+        case = _return(store, buyer, order, reason="quality")
+    assert case.decision["error"]["field"] == "order.signed_at"
+
+    shipment.signed_at = f.SIGNED_AT
+    shipment.save(update_fields=["signed_at"])
+    changed = services.refresh_decisions_for_orders(store_id=store.pk, order_ids=[order.pk])
+
+    case.refresh_from_db()
+    assert changed == 1
+    assert case.decision["requested_open"] is True
+    entry = TimelineEntry.objects.get(case=case, event="decision_updated")
+    assert entry.data["before"] == {"error": {"code": "invalid_facts", "field": "order.signed_at",
+                                              "message": "the signing (delivery) time is needed to decide this request"}}
+    assert entry.data["after"]["requested_open"] is True
+
+
+def test_a_decided_case_keeps_its_decision_when_the_order_changes():
+    store = f.make_store()
+    buyer = f.make_buyer(store)
+    order = f.make_order(store, buyer)
+    with time_machine.travel(WITHIN_WINDOW, tick=False):
+        case = _return(store, buyer, order)
+    services.transition_case(actor=f.staff(store), case_id=case.pk, action="approve")
+    before = Case.objects.get(pk=case.pk).decision
+
+    order.shipments.update(signed_at=f.SIGNED_AT - dt.timedelta(days=30))
+    changed = services.refresh_decisions_for_orders(store_id=store.pk, order_ids=[order.pk])
+
+    assert (changed, Case.objects.get(pk=case.pk).decision) == (0, before)
