@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -100,3 +100,9 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 api.add_router("/v1", cases_router)
 api.add_router("/v1", orders_router)
 api.add_router("/v1/policy", policies_router)
+
+
+def unknown_api_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any /api/ path no route answers: the API's own error shape, not Django's HTML page."""
+    return JsonResponse({"code": "not_found", "message": "no such API endpoint", "details": {"path": request.path}},
+                        status=404)

@@ -16,6 +16,7 @@ from aftersales.core.errors import DomainError
 from aftersales.policies.engine import evaluate
 from aftersales.policies.facts import FactsError, facts_from_dict
 from aftersales.policies.schemas import EVALUATE_EXAMPLE, DecisionOut, FactsIn, PolicyErrorOut
+from aftersales.stores.permissions import POLICY_EVALUATE
 
 router = Router(tags=["policy"])
 
@@ -38,6 +39,7 @@ def evaluate_facts(request: HttpRequest, payload: FactsIn = Body(..., openapi_ex
         "value": EVALUATE_EXAMPLE,
     }
 })) -> dict[str, Any]:
+    request.auth.require(POLICY_EVALUATE)  # type: ignore[attr-defined]
     try:
         decision = evaluate(facts_from_dict(payload.as_facts_json()))
     except FactsError as error:

@@ -91,3 +91,12 @@ def test_a_real_conflict_has_the_documented_shape(spec):
     documented = spec["components"]["schemas"]["ErrorOut"]
     assert set(answer) == set(documented["required"])
     assert set(answer["details"]) == set(documented["properties"]["details"]["examples"][0])
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_answers_with_the_error_shape(client):
+    response = client.get("/api/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "no such API endpoint",
+                               "details": {"path": "/api/v1/no-such-thing"}}

@@ -4,60 +4,65 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from aftersales.policies.cli import evaluate_file, main
+from aftersales.policies.schemas import EVALUATE_EXAMPLE, DecisionOut, FactsIn
+from aftersales.stores.services import create_api_token
+from aftersales.testing import factories as f
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+URL = "/api/v1/policy/evaluate"
 
 
-def _django_ready() -> None:
-    # Ninja reads Django settings on import. Under pytest-django they are set up already; run bare
-    # (`-p no:django`), give Django the bare minimum so these tests still run without a database.
-    import django
-    from django.conf import settings
-
-    if not os.environ.get("DJANGO_SETTINGS_MODULE") and not settings.configured:
-        settings.configure(USE_TZ=True, INSTALLED_APPS=[])
-    django.setup()
+def _post(client, facts, scopes=("policy:evaluate",)):
+    _, raw = create_api_token(store=f.make_store(), name="shop site", scopes=list(scopes))
+    return client.post(URL, data=json.dumps(facts), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
-_django_ready()
+@pytest.mark.django_db
+def test_endpoint_returns_the_decision_for_the_documented_example(client) -> None:
+    response = _post(client, EVALUATE_EXAMPLE)
 
-from aftersales.core.errors import DomainError  # noqa: E402
-from aftersales.policies.api import evaluate_facts  # noqa: E402
-from aftersales.policies.cli import evaluate_file, main  # noqa: E402
-from aftersales.policies.schemas import EVALUATE_EXAMPLE, DecisionOut, FactsIn  # noqa: E402
-
-
-def test_endpoint_returns_the_decision_for_the_documented_example() -> None:
-    body = evaluate_facts(None, FactsIn.model_validate(EVALUATE_EXAMPLE))  # type: ignore[arg-type]
-
+    assert response.status_code == 200
+    body = response.json()
     assert body["requested_open"] is True
     assert body["refund"]["amount"] == "249.00"  # S3 Art 17(2) settlement of the broken 满减
     assert DecisionOut.model_validate(body).refund.amount == "249.00"
 
 
-def test_endpoint_turns_bad_facts_into_a_422_domain_error_naming_the_field() -> None:
+@pytest.mark.django_db
+def test_endpoint_turns_bad_facts_into_a_422_naming_the_field(client) -> None:
     bad = copy.deepcopy(EVALUATE_EXAMPLE)
     bad["order"]["lines"][1]["unit_price"] = "-1.00"
 
-    with pytest.raises(DomainError) as caught:
-        evaluate_facts(None, FactsIn.model_validate(bad))  # type: ignore[arg-type]
+    response = _post(client, bad)
 
-    assert caught.value.status == 422
-    assert caught.value.code == "invalid_facts"
-    assert caught.value.details == {"field": "order.lines[1].unit_price"}
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_facts"
+    assert response.json()["details"] == {"field": "order.lines[1].unit_price"}
 
 
+@pytest.mark.django_db
+def test_a_token_without_the_policy_scope_is_refused(client) -> None:
+    response = _post(client, EVALUATE_EXAMPLE, scopes=("cases:read",))
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.json")))
-def test_every_example_fits_the_request_and_response_schemas(name: str) -> None:
+def test_every_example_fits_the_request_and_response_schemas(client, name: str) -> None:
     data = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    FactsIn.model_validate(data)
 
-    body = evaluate_facts(None, FactsIn.model_validate(data))  # type: ignore[arg-type]
+    response = _post(client, data)
 
-    DecisionOut.model_validate(body)
+    assert response.status_code == 200
+    DecisionOut.model_validate(response.json())
 
 
 def test_request_schema_refuses_misspelt_fields() -> None:
