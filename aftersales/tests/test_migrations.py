@@ -1,0 +1,8 @@
+import pytest
+from django.core.management import call_command
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    # Fails (SystemExit 1) when a model was changed without `makemigrations`.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
