@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "aftersales.cases",
     "aftersales.policies",
     "aftersales.demo",
+    "aftersales.console",
+    "aftersales.portal",
 ]
 
 MIDDLEWARE = [
@@ -117,7 +119,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/accounts/home/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Guest access to one order by a one-time code. Without an SMS or e-mail channel (the embedded
+# default) the code is logged and shown on the demo page, so the flow can be tried end to end.
+AFTERSALES_GUEST_CODE_TTL_SECONDS = int(os.environ.get("AFTERSALES_GUEST_CODE_TTL_SECONDS", "600"))
+AFTERSALES_GUEST_CODE_MAX_ATTEMPTS = 5
+AFTERSALES_SHOW_GUEST_CODES = _env_bool(
+    "AFTERSALES_SHOW_GUEST_CODES", DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+)
 
 # Uploaded evidence: the size limit is checked by our own validator so the error has a code;
 # Django's own limit stays above it so it never answers first with a bare 400.
