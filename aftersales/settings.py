@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "aftersales.orders",
     "aftersales.cases",
     "aftersales.policies",
+    "aftersales.sla",
     "aftersales.demo",
     "aftersales.console",
     "aftersales.portal",
@@ -146,12 +147,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often the SLA sweep runs. Deadlines are stored on the cases, so this is only how late an automatic
+# action may come, never whether it comes: a missed run is caught up by the next one.
+AFTERSALES_SLA_SWEEP_SECONDS = int(os.environ.get("AFTERSALES_SLA_SWEEP_SECONDS", "60"))
 # Periodic tasks, read by Celery beat (`aftersales worker`) and by the embedded runner alike
 # (aftersales/core/scheduler.py, which understands interval schedules only).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-idempotency-records": {
         "task": "aftersales.core.tasks.purge_idempotency_records",
         "schedule": timedelta(hours=1),
+    },
+    "sla-sweep": {
+        "task": "aftersales.sla.tasks.sweep",
+        "schedule": timedelta(seconds=AFTERSALES_SLA_SWEEP_SECONDS),
+        # A sweep that waited longer than its interval in the queue is superseded by the next one.
+        "options": {"expires": AFTERSALES_SLA_SWEEP_SECONDS},
     },
 }
 

@@ -22,11 +22,12 @@ from aftersales.core.events import publish_on_commit
 from aftersales.core.sequences import next_value
 from aftersales.orders.models import Order, OrderLine
 from aftersales.policies import services as policy_services
+from aftersales.sla import services as sla_services
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Store
 from aftersales.stores.permissions import Actor
 
-from .deadlines import deadline_for
+from .deadlines import deadline_for_case
 from .evidence import check_upload
 from .models import Attachment, Case, CaseLine, Message, Priority, ReasonCode, TimelineEntry, Visibility
 from .states import INITIAL_STATUS, Action, Kind, Status, Transition, find_transition, outcomes_for, transitions_from
@@ -71,7 +72,7 @@ def _timeline(case: Case, actor: Actor, event: str, at: dt.datetime, *, from_sta
 
 
 def _set_deadline(case: Case, at: dt.datetime) -> None:
-    case.deadline_at, case.deadline_rule = deadline_for(case.status, at)
+    case.deadline_at, case.deadline_rule = deadline_for_case(case, at)
 
 
 def _event_payload(case: Case, **extra: Any) -> dict[str, Any]:
@@ -197,6 +198,7 @@ def create_case(
                       quantity=line.quantity) for line in lines]
         )
         TimelineEntry.objects.bulk_create(entries)
+        sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
         publish_on_commit("case.created", _event_payload(case))
     return case
 
@@ -463,6 +465,8 @@ def transition_case(
         _set_deadline(case, now)
         case.save()
         _timeline(case, actor, action, now, from_status=from_status, to_status=case.status, data=data).save()
+        sla_services.on_case_event(case=case, event="transitioned", actor=actor, at=now,
+                                   data={"action": action, "from_status": from_status, "rule": rule})
         publish_on_commit("case.transitioned", _event_payload(case, action=action, from_status=from_status,
                                                               actor_kind=actor.kind, rule=rule))
     return case
@@ -486,6 +490,7 @@ def post_message(*, actor: Actor, case_id: int, body: str, visibility: str = Vis
         )
         event = "note" if visibility == Visibility.INTERNAL else "message"
         _timeline(case, actor, event, now, data={"message_id": message.pk}).save()
+        sla_services.on_case_event(case=case, event="message", actor=actor, at=now, data={"visibility": visibility})
         case.updated_at = now
         case.save(update_fields=["updated_at"])
         publish_on_commit(f"case.{event}", _event_payload(case, message_id=message.pk, author_kind=actor.kind))

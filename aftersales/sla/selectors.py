@@ -1,0 +1,121 @@
+"""Reads of the SLA configuration and clocks. Every query names its store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import Count, Q
+
+from aftersales.stores.models import Store
+
+from . import calendars
+from .models import BusinessCalendar, Closure, SlaClock, SlaPolicy, Target, TimeoutSetting
+
+# Measured by the report: a clock counts once it has an outcome (met or breached).
+
+
+def timeout_settings(*, store_id: int) -> tuple[str, dict[str, int | None]]:
+    """The store's platform mode and its own timeout numbers (status -> minutes, None when off)."""
+    platform_mode = Store.objects.filter(pk=store_id).values_list("platform_mode", flat=True).first() or "none"
+    overrides = {
+        status: (minutes if enabled else None)
+        for status, minutes, enabled in TimeoutSetting.objects.filter(store_id=store_id)
+        .values_list("status", "minutes", "enabled")
+    }
+    return platform_mode, overrides
+
+
+def calendar_for(*, store_id: int) -> calendars.Calendar:
+    store_tz = Store.objects.filter(pk=store_id).values_list("timezone", flat=True).first() or "Asia/Shanghai"
+    row = BusinessCalendar.objects.filter(store_id=store_id).first()
+    closures = frozenset(Closure.objects.filter(store_id=store_id).values_list("date", flat=True))
+    if row is None:
+        jurisdiction = Store.objects.filter(pk=store_id).values_list("jurisdiction", flat=True).first() or "CN"
+        # EU is not a country: such a store sets its own in its calendar, until then no public holidays.
+        country = {"CN": "CN", "UK": "GB", "US": "US"}.get(jurisdiction, "")
+        return calendars.Calendar(timezone=store_tz, country=country, closures=closures)
+    return calendars.Calendar(
+        timezone=row.timezone or store_tz, hours=calendars.parse_hours(row.hours), country=row.holiday_country,
+        subdivision=row.holiday_subdivision, closures=closures,
+    )
+
+
+def matching_policy(*, store_id: int, kind: str, priority: int, channel: str, buyer_tier: str) -> SlaPolicy | None:
+    candidates = SlaPolicy.objects.filter(store_id=store_id, active=True).filter(
+        Q(kind="") | Q(kind=kind), Q(priority__isnull=True) | Q(priority=priority),
+        Q(channel="") | Q(channel=channel), Q(buyer_tier="") | Q(buyer_tier=buyer_tier),
+    )
+    return candidates.order_by("position", "id").first()
+
+
+def clock_state(clock: SlaClock, now: dt.datetime, calendar: calendars.Calendar) -> dict[str, Any]:
+    """What a person needs to see about one clock: its state, when it is due and how long is left."""
+    consumed = clock.consumed_seconds
+    if clock.running_since is not None and clock.stopped_at is None:
+        consumed += calendars.elapsed(calendar, clock.running_since, now, business=clock.business_time)
+    if clock.met_at is not None:
+        state = "met_late" if clock.breached_at else "met"
+    elif clock.stopped_at is not None:
+        state = "stopped"
+    elif clock.breached_at is not None or consumed >= clock.budget_seconds:
+        state = "breached"
+    elif clock.running_since is None:
+        state = "paused"
+    elif consumed >= clock.warn_seconds:
+        state = "warning"
+    else:
+        state = "running"
+    return {
+        "target": clock.target,
+        "state": state,
+        "business_time": clock.business_time,
+        "started_at": clock.started_at,
+        "due_at": clock.due_at,
+        "remaining_seconds": int(clock.budget_seconds - consumed) if clock.stopped_at is None else None,
+        "budget_seconds": clock.budget_seconds,
+        "consumed_seconds": int(consumed),
+        "breached_at": clock.breached_at,
+        "breach_assignee_id": clock.breach_assignee_id,
+        "met_at": clock.met_at,
+    }
+
+
+def case_clocks(*, store_id: int, case_id: int) -> list[SlaClock]:
+    return list(SlaClock.objects.filter(store_id=store_id, case_id=case_id).order_by("started_at", "id"))
+
+
+def report(*, store_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict[str, Any]:
+    """Met and breached clocks per target, per agent (the owner at breach, or who met it) and per kind."""
+    clocks = SlaClock.objects.filter(store_id=store_id)
+    if since is not None:
+        clocks = clocks.filter(started_at__gte=since)
+    if until is not None:
+        clocks = clocks.filter(started_at__lt=until)
+    outcome = {
+        "met": Count("id", filter=Q(met_at__isnull=False, breached_at__isnull=True)),
+        "breached": Count("id", filter=Q(breached_at__isnull=False)),
+        "open": Count("id", filter=Q(met_at__isnull=True, breached_at__isnull=True, stopped_at__isnull=True)),
+    }
+    names = list(outcome)
+    by_target: dict[str, dict[str, int]] = {}
+    for target, *counts in clocks.values_list("target").annotate(**outcome).order_by("target"):
+        by_target[target] = dict(zip(names, counts, strict=True))
+    by_kind: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for kind, target, *counts in (clocks.values_list("case__kind", "target").annotate(**outcome)
+                                  .order_by("case__kind", "target")):
+        by_kind[kind][target] = dict(zip(names, counts, strict=True))
+    by_agent: dict[str, dict[str, int]] = defaultdict(lambda: {"met": 0, "breached": 0})
+    for user_id, count in (clocks.filter(met_at__isnull=False, breached_at__isnull=True)
+                           .values_list("met_by_id").annotate(n=Count("id")).order_by()):
+        by_agent[str(user_id) if user_id else "unassigned"]["met"] += count
+    for user_id, count in (clocks.filter(breached_at__isnull=False)
+                           .values_list("breach_assignee_id").annotate(n=Count("id")).order_by()):
+        by_agent[str(user_id) if user_id else "unassigned"]["breached"] += count
+    empty = {"met": 0, "breached": 0, "open": 0}
+    return {
+        "by_target": {target: by_target.get(target, dict(empty)) for target in Target.values},
+        "by_kind": dict(by_kind),
+        "by_agent": dict(by_agent),
+    }
