@@ -112,6 +112,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The portal's and console's own assets (vendored htmx, one stylesheet, one script) live beside the
+# templates; served through the finders so `make run` needs no collectstatic step.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every start while `collectstatic` has not run yet
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("AFTERSALES_MEDIA_ROOT", DATA_DIR / "media"))

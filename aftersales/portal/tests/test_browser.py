@@ -1,0 +1,196 @@
+"""End to end in a real Chromium (Debian's /usr/bin/chromium driven by Playwright; never a downloaded
+browser). Set AFTERSALES_SCREENSHOTS=1 to also save the main pages into docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from aftersales.cases import services
+from aftersales.cases.models import Case
+from aftersales.cases.services import LineRequest, install_default_reason_codes
+from aftersales.testing.factories import actor_for_user, buyer_of, make_buyer, make_order, make_staff, make_store
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "pw-for-tests-only"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="browser tests need Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium); .ci/run installs it"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM in the test itself is safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def _page(browser, locale: str = "zh-CN", mobile: bool = False):
+    viewport = {"width": 412, "height": 915} if mobile else {"width": 1366, "height": 900}
+    context = browser.new_context(locale=locale, viewport=viewport)
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def shot(page, name: str) -> None:
+    if os.environ.get("AFTERSALES_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit].primary")
+
+
+def _png(tmp_path: Path) -> Path:
+    path = tmp_path / "scratch.png"
+    Image.new("RGB", (240, 180), (210, 60, 40)).save(path, format="PNG")
+    return path
+
+
+def _shop():
+    store = make_store(name="Demo 旗舰店")
+    install_default_reason_codes(store=store)
+    buyer = make_buyer(store, with_login=True)
+    order = make_order(store, buyer)
+    return store, buyer, order
+
+
+def _status(case_id: int) -> str:
+    return Case.objects.get(pk=case_id).status
+
+
+def test_a_buyer_files_a_return_with_a_photo_and_follows_it_to_the_refund(browser, live_server, tmp_path):
+    store, buyer, order = _shop()
+    shop_side = actor_for_user(make_staff(store, "supervisor"), store)
+    page = _page(browser, locale="en-US", mobile=True)
+    sign_in(page, live_server.url, buyer.user.username)
+    page.click(f"text=Order {order.external_id}")
+    shot(page, "portal-order")
+    page.click("text=Ask for a return, refund, exchange or repair")
+    line = order.lines.order_by("line_no")[0]
+    page.select_option("#kind", "return_refund")
+    page.fill(f"#qty_{line.pk}", "1")
+    page.select_option("#reason", "quality")
+    page.fill("#description", "The seam tore on the first wash.")
+    page.set_input_files("#photos", str(_png(tmp_path)))
+    page.wait_for_selector("#photo-previews img")
+    page.wait_for_selector("#preview p")
+    shot(page, "portal-request")
+    page.click("button:has-text('Submit request')")
+    page.wait_for_selector("#case-status")
+    case = Case.objects.get(order=order)
+    assert page.locator("#case-status").inner_text() == "Waiting for the shop's review"
+    assert page.locator(".previews img").count() == 1
+
+    services.transition_case(actor=shop_side, case_id=case.pk, action="approve")
+    page.reload()
+    page.fill("#ship_return-carrier", "SF")
+    page.fill("#ship_return-tracking", "SF1234567890")
+    page.click("button:has-text('I have shipped the goods')")
+    page.wait_for_selector("text=Return on its way")
+    assert _status(case.pk) == "return_in_transit"
+
+    for action, outcome in (("mark_received", None), ("start_inspection", None), ("record_inspection", "passed"),
+                            ("refund", None)):
+        services.transition_case(actor=shop_side, case_id=case.pk, action=action, outcome=outcome)
+    page.reload()
+    assert page.locator("#case-status").inner_text() == "Refunded"
+    assert page.locator("#now-words").inner_text() == "Your refund has been paid."
+    page.check("input[name=rating][value='5']")
+    page.click("button:has-text('Send rating')")
+    page.wait_for_selector("text=Thank you for your rating.")
+    shot(page, "portal-progress")
+    assert Case.objects.get(pk=case.pk).rating == 5
+
+
+def test_an_agent_works_a_case_from_the_queue_to_the_end(browser, live_server):
+    store, buyer, order = _shop()
+    supervisor = make_staff(store, "supervisor", username="lead-wang")
+    line = order.lines.order_by("line_no")[0]
+    case = services.create_case(actor=buyer_of(buyer), kind="return_refund", order_id=order.pk,
+                                lines=[LineRequest(line.pk, 1)], reason_code="quality")
+    page = _page(browser, locale="en-US")
+    sign_in(page, live_server.url, supervisor.username)
+    page.wait_for_selector("h1:has-text('Queue')")
+    shot(page, "console-queue")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#case-status")
+    assert page.url.endswith(f"/console/cases/{case.pk}/")
+    shot(page, "console-case")
+
+    def act(label: str, expected: str) -> None:
+        page.click(f"#actions-h ~ form button:has-text('{label}')")
+        page.wait_for_function("s => document.querySelector('#case-status').innerText === s", arg=expected)
+
+    act("Approve", "Waiting for the buyer to send the goods back")
+    services.transition_case(actor=buyer_of(buyer), case_id=case.pk, action="ship_return",
+                             payload={"carrier": "SF", "tracking_number": "SF0000001"})
+    page.reload()
+    act("Mark received", "Goods received by the shop")
+    act("Start inspection", "Inspecting")
+    page.select_option("#record_inspection-outcome", "passed")
+    act("Record inspection", "Refund in progress")
+    act("Refund", "Refunded")
+    act("Close", "Closed")
+    assert _status(case.pk) == "closed"
+    assert Case.objects.get(pk=case.pk).refund_amount is not None
+
+
+def test_a_guest_reaches_an_order_with_a_one_time_code(browser, live_server, settings):
+    settings.AFTERSALES_SHOW_GUEST_CODES = True
+    _store, buyer, order = _shop()
+    page = _page(browser, locale="en-US", mobile=True)
+    page.goto(f"{live_server.url}/portal/guest/")
+    page.fill("#order_number", order.external_id)
+    page.fill("#contact", buyer.email)
+    page.click("button:has-text('Send me a code')")
+    code = page.locator("#demo-code").inner_text()
+    assert re.fullmatch(r"\d{6}", code)
+    shot(page, "portal-guest-code")
+    page.fill("#code", code)
+    page.click("button:has-text('Open my order')")
+    page.wait_for_selector(f"h1:has-text('Order {order.external_id}')")
+
+
+def test_the_language_follows_the_browser_and_can_be_switched(browser, live_server):
+    _store, buyer, _order = _shop()
+    page = _page(browser, locale="zh-CN")
+    sign_in(page, live_server.url, buyer.user.username)
+    page.wait_for_selector("h1:has-text('我的订单')")
+    page.select_option("#language-select", "en")
+    page.wait_for_selector("h1:has-text('My orders')")
+    assert page.locator("html").get_attribute("lang") == "en"
+
+
+def test_a_buyer_of_another_store_is_refused(browser, live_server):
+    _store, _buyer, order = _shop()
+    stranger = make_buyer(make_store(), with_login=True)
+    page = _page(browser, locale="en-US")
+    assert stranger.user is not None
+    sign_in(page, live_server.url, stranger.user.username)
+    page.wait_for_selector("h1:has-text('My orders')")
+    response = page.goto(f"{live_server.url}/portal/orders/{order.pk}/")
+    assert response is not None and response.status == 404
+    assert page.locator(".error-text").inner_text() == "Not found, or not yours to see."
+    assert order.external_id not in page.content()
+
