@@ -24,7 +24,8 @@ class CheckoutConfirmation(models.TextChoices):
 
 
 class Order(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="orders")
+    # No index of its own: the unique (store, external_id) and the (store, buyer) indexes start with it.
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="orders", db_index=False)
     external_id = models.CharField(_("shop's order number"), max_length=64)
     buyer = models.ForeignKey("stores.Buyer", on_delete=models.PROTECT, related_name="orders")
     placed_at = models.DateTimeField(_("placed at"))
@@ -45,9 +46,17 @@ class Order(StoreScopedModel):
         return self.external_id
 
 
+# The `store` of a line, payment or shipment is a copy of its order's, kept so that every query can
+# name the store; the order's own foreign key already ties the row to that store. The database checks
+# each foreign key on every row it inserts (a query per row at commit, the largest cost of a large
+# import), so this copy is a plain indexed column there (db_constraint=False); Django still cascades
+# a deleted store to these rows.
+
+
 class OrderLine(StoreScopedModel, ProductAttributes):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of its own: the unique (order, line_no) index starts with it.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
     line_no = models.PositiveSmallIntegerField()
     sku = models.CharField(_("SKU"), max_length=64)
     name = models.CharField(_("name"), max_length=200)
@@ -91,7 +100,7 @@ class PaymentMethod(models.TextChoices):
 
 
 class Payment(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payments")
     method = models.CharField(_("method"), max_length=20, choices=PaymentMethod.choices)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -104,7 +113,7 @@ class Payment(StoreScopedModel):
 
 
 class Shipment(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)

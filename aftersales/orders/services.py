@@ -23,11 +23,15 @@ from aftersales.stores.models import Store
 from aftersales.stores.permissions import ORDER_WRITE, Actor
 
 from .importers import OrderCsvReader, ParsedOrder, RowProblem
+from .records import OrderRecord
 from .schemas import MAX_BATCH, OrderIn
 from .validation import check_order, problems_from
 from .writing import SaveResult, save_orders
 
-CSV_CHUNK_ORDERS = 2000
+# A chunk is one transaction: about 20,000 lines keeps the fixed costs of a commit (and of the
+# statements before the copies) small against the rows, and what an interrupted import redoes short.
+CSV_CHUNK_LINES = 20_000
+CSV_CHUNK_ORDERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,13 @@ def import_orders(*, actor: Actor, orders: Sequence[Any]) -> ImportResult:
                                details={"max": MAX_BATCH, "received": len(orders)})
     store = Store.objects.get(pk=actor.store_id)
     result = ImportResult()
-    good: list[OrderIn] = []
+    good: list[OrderRecord] = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(orders):
         external_id = raw.get("external_id") if isinstance(raw, dict) else None
         external_id = external_id if isinstance(external_id, str) else None
         try:
-            order = OrderIn.model_validate(raw)
+            order = OrderRecord.from_schema(OrderIn.model_validate(raw))
         except ValidationError as exc:
             result.errors += [OrderError(index, external_id, p.code, p.field, p.message) for p in problems_from(exc)]
             continue
@@ -94,27 +98,36 @@ class CsvImportResult:
 
 
 class _ChunkWriter:
-    """Saves chunks of parsed orders, on a thread of its own when that is safe.
+    """Saves chunks of parsed orders, on threads of their own when that is safe.
 
     Reading and validating is Python work and writing is mostly the database's, so on PostgreSQL the
-    two overlap: the file is parsed on this thread while the previous chunk is copied and committed on
-    another (with its own connection; psycopg waits for the server without holding the GIL). Only
-    when the caller holds no transaction: writes on another connection would escape it (tests, or a
-    request wrapped in one), and then the chunks are written in line, inside the caller's transaction.
+    two overlap: the file is parsed on this thread while earlier chunks are copied and committed on
+    others (each with its own connection; psycopg waits for the server without holding the GIL). Two
+    writers, so that one chunk's rows are sent while the previous one commits: the commit, where
+    PostgreSQL checks the foreign keys row by row, is the largest single cost and is all the
+    database's. Chunks hold distinct orders, so they can be written in any order; buyers shared by
+    two chunks are inserted in one order by both (see writing._upsert_buyers). Only when the caller
+    holds no transaction: writes on another connection would escape it (tests, or a request wrapped
+    in one), and then the chunks are written in line, inside the caller's transaction.
     """
+
+    WRITERS = 2
 
     def __init__(self, store: Store, on_saved: Callable[[list[ParsedOrder], SaveResult], None]) -> None:
         self._store = store
         self._on_saved = on_saved
+        self._saved_lock = threading.Lock()
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            self._queue: queue.Queue[list[ParsedOrder] | None] = queue.Queue(maxsize=2)
-            self._thread = threading.Thread(target=self._run, name="order-import-writer", daemon=True)
-            self._thread.start()
+            self._queue: queue.Queue[list[ParsedOrder] | None] = queue.Queue(maxsize=self.WRITERS)
+            self._threads = [threading.Thread(target=self._run, name=f"order-import-writer-{n}", daemon=True)
+                             for n in range(self.WRITERS)]
+            for thread in self._threads:
+                thread.start()
 
     def submit(self, chunk: list[ParsedOrder]) -> None:
-        if self._thread is None:
+        if not self._threads:
             self._save(chunk)
             return
         if self._error is not None:
@@ -122,14 +135,17 @@ class _ChunkWriter:
         self._queue.put(chunk)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        for _thread in self._threads:
+            self._queue.put(None)  # one stop sign per writer
+        for thread in self._threads:
+            thread.join()
         if self._error is not None:
             raise self._error
 
     def _save(self, chunk: list[ParsedOrder]) -> None:
-        self._on_saved(chunk, save_orders(store=self._store, orders=[p.order for p in chunk]))
+        saved = save_orders(store=self._store, orders=[p.order for p in chunk])
+        with self._saved_lock:
+            self._on_saved(chunk, saved)
 
     def _run(self) -> None:
         try:
@@ -160,8 +176,8 @@ def import_orders_csv(
     failed_orders: list[tuple[str, list[int]]] = []
 
     def on_saved(chunk: list[ParsedOrder], saved: SaveResult) -> None:
-        # Runs on the writer thread: only these counters and lists are shared, and the reading
-        # thread looks at them after close().
+        # Runs on a writer thread, one at a time: only these counters and lists are shared, and the
+        # reading thread looks at them after close().
         result.created += len(saved.created)
         result.updated += len(saved.updated)
         result.lines += saved.lines
@@ -173,13 +189,14 @@ def import_orders_csv(
 
     writer = _ChunkWriter(store, on_saved)
     chunk: list[ParsedOrder] = []
-    reported = 0
+    chunk_lines = reported = 0
     try:
         for parsed in reader:
             chunk.append(parsed)
-            if len(chunk) >= chunk_orders:
+            chunk_lines += parsed.rows
+            if len(chunk) >= chunk_orders or chunk_lines >= CSV_CHUNK_LINES:
                 writer.submit(chunk)
-                chunk = []
+                chunk, chunk_lines = [], 0
                 if progress is not None:
                     progress(reader.rows_read - reported)
                     reported = reader.rows_read

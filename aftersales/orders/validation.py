@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from .schemas import OrderIn
+from .records import DISCOUNT, LINE_NO, QUANTITY, SHIPPED_AT, SIGNED_AT, UNIT_PRICE, OrderRecord
 
 # Pydantic's error types, folded into the codes we promise to keep stable. A type that is not listed
 # keeps its own name, which is already a stable identifier (our own custom errors use our codes).
@@ -80,22 +80,24 @@ def problems_from(error: ValidationError, *, prefix: tuple[int | str, ...] = ())
     return problems
 
 
-def check_order(order: OrderIn) -> list[Problem]:
+def check_order(order: OrderRecord) -> list[Problem]:
     """The rules that need several fields of an order at once."""
     problems = []
     seen: set[int] = set()
     for index, line in enumerate(order.lines):
-        if line.line_no in seen:
+        line_no = line[LINE_NO]
+        if line_no in seen:
             problems.append(Problem(f"lines[{index}].line_no", "duplicate_line_no",
-                                    f"line_no {line.line_no} appears twice in this order", index))
-        seen.add(line.line_no)
+                                    f"line_no {line_no} appears twice in this order", index))
+        seen.add(line_no)
         # The discount is part of what the buyer did not pay for this line; more than the line is worth
         # would make the refundable amount negative.
-        if line.discount_allocated > line.unit_price * line.quantity:
+        if line[DISCOUNT] and line[DISCOUNT] > line[UNIT_PRICE] * line[QUANTITY]:
             problems.append(Problem(f"lines[{index}].discount_allocated", "discount_exceeds_line",
                                     "the discount is larger than unit_price × quantity", index))
     for index, shipment in enumerate(order.shipments):
-        if shipment.shipped_at and shipment.signed_at and shipment.signed_at < shipment.shipped_at:
+        shipped_at, signed_at = shipment[SHIPPED_AT], shipment[SIGNED_AT]
+        if shipped_at and signed_at and signed_at < shipped_at:
             problems.append(Problem(f"shipments[{index}].signed_at", "signed_before_shipped",
                                     "signed_at is earlier than shipped_at"))
     return problems

@@ -1,8 +1,10 @@
 """Set-based writes of validated orders: a few statements per chunk of orders, never one per line.
 
 One plan serves both databases; only the transport of new rows differs. On PostgreSQL new rows go in
-with COPY (psycopg 3), which is several times faster than INSERT for the lines; elsewhere (SQLite)
-`bulk_create` does the same job. Updates and deletes are the same ORM calls on both.
+with COPY (psycopg 3), which is several times faster than INSERT for the lines, and the new orders'
+ids are drawn from their sequence first, so that their lines, payments and shipments can be copied
+right behind them without reading anything back; elsewhere (SQLite) `bulk_create` does the same job.
+Updates and deletes are the same ORM calls on both.
 
 What a re-sent order does to what is already stored (the shop's system is the source of truth, but a
 case must never lose the line it is about):
@@ -19,27 +21,29 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Field, Model
+from django.db.models.expressions import RawSQL
 
 from aftersales.core import clock
 from aftersales.stores.models import Buyer, Store
 
 from .models import Order, OrderLine, Payment, Shipment
-from .schemas import LineIn, OrderIn
+from .records import LINE_FIELDS as LINE_VALUE_FIELDS
+from .records import PAYMENT_FIELDS as PAYMENT_VALUE_FIELDS
+from .records import SHIPMENT_FIELDS as SHIPMENT_VALUE_FIELDS
+from .records import OrderRecord
 
 ORDER_VALUE_FIELDS = ["buyer_id", "placed_at", "currency", "shipping_fee", "free_shipping_threshold", "total_paid",
                       "channel"]
-ORDER_FIELDS = ["store", "external_id", *ORDER_VALUE_FIELDS, "imported_at"]
-LINE_VALUE_FIELDS = list(LineIn.model_fields)
+ORDER_FIELDS = ["id", "store", "external_id", *ORDER_VALUE_FIELDS, "imported_at"]
 LINE_FIELDS = ["store", "order", *LINE_VALUE_FIELDS]
-_line_values = attrgetter(*LINE_VALUE_FIELDS)
-PAYMENT_FIELDS = ["store", "order", "method", "amount", "fee", "fee_paid_by_buyer", "reference"]
-SHIPMENT_FIELDS = ["store", "order", "carrier", "tracking_number", "shipped_at", "signed_at"]
+PAYMENT_FIELDS = ["store", "order", *PAYMENT_VALUE_FIELDS]
+SHIPMENT_FIELDS = ["store", "order", *SHIPMENT_VALUE_FIELDS]
+DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass
@@ -51,24 +55,27 @@ class SaveResult:
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def save_orders(*, store: Store, orders: Sequence[OrderIn], use_copy: bool | None = None) -> SaveResult:
+def save_orders(*, store: Store, orders: Sequence[OrderRecord]) -> SaveResult:
     """Write validated orders (distinct external_ids) for one store, each one whole or not at all.
 
     The chunk is one transaction. If it fails on a constraint, the usual cause is a concurrent import
-    that created one of these orders first: one retry then sees it and updates it. If it fails again,
-    the orders are written one by one so that the single order the database refuses does not take
-    the others with it.
+    that created one of these orders first: one retry then sees it and updates it (likewise when
+    PostgreSQL broke a deadlock with another import by aborting this one). If it fails again, the
+    orders are written one by one so that the single order the database refuses does not take the
+    others with it.
     """
     if not orders:
         return SaveResult()
-    if use_copy is None:
-        use_copy = connection.vendor == "postgresql"
+    use_copy = connection.vendor == "postgresql"
     for _attempt in range(2):
         try:
             with transaction.atomic():
                 return _save(store, orders, use_copy)
         except (IntegrityError, DataError):
             continue
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
+                raise
     result = SaveResult()
     for order in orders:
         try:
@@ -83,21 +90,23 @@ def save_orders(*, store: Store, orders: Sequence[OrderIn], use_copy: bool | Non
     return result
 
 
-def _save(store: Store, orders: Sequence[OrderIn], use_copy: bool) -> SaveResult:
+def _save(store: Store, orders: Sequence[OrderRecord], use_copy: bool) -> SaveResult:
     now = clock.now()
-    buyer_ids = _upsert_buyers(store, orders)
-    external_ids = [o.external_id for o in orders]
+    buyer_ids = _upsert_buyers(store, orders, use_copy)
     # Locking the orders we are about to rewrite makes two imports of the same order take turns.
-    existing = dict(
-        Order.objects.filter(store=store, external_id__in=external_ids).select_for_update()
-        .values_list("external_id", "id")
+    existing: dict[str, int] = dict(
+        Order.objects.filter(store=store, external_id__in=_among([o.external_id for o in orders], use_copy))
+        .select_for_update().values_list("external_id", "id")
     )
     new = [o for o in orders if o.external_id not in existing]
     old = [o for o in orders if o.external_id in existing]
 
-    _insert(Order, ORDER_FIELDS, [_order_row(store, o, buyer_ids, now) for o in new], use_copy)
     order_ids = dict(existing)
-    if new:
+    if use_copy:
+        order_ids.update(zip((o.external_id for o in new), _reserve_ids(Order, len(new)), strict=True))
+        _copy(Order, ORDER_FIELDS, [_order_row(store, o, buyer_ids, now, order_ids[o.external_id]) for o in new])
+    elif new:
+        _bulk_create(Order, ORDER_FIELDS[1:], [_order_row(store, o, buyer_ids, now)[1:] for o in new])
         order_ids.update(
             Order.objects.filter(store=store, external_id__in=[o.external_id for o in new])
             .values_list("external_id", "id")
@@ -108,51 +117,37 @@ def _save(store: Store, orders: Sequence[OrderIn], use_copy: bool) -> SaveResult
             ORDER_VALUE_FIELDS, batch_size=500,
         )
 
-    new_lines = [_line_row(store.pk, order_ids[o.external_id], line) for o in new for line in o.lines]
+    store_id = store.pk
+    new_lines = [(store_id, order_ids[o.external_id], *line) for o in new for line in o.lines]
     lines_written = len(new_lines)
     if old:
         lines_written += _replace_lines(store, old, existing, new_lines)
         old_ids = [existing[o.external_id] for o in old]
         Payment.objects.filter(store=store, order_id__in=old_ids).delete()
         Shipment.objects.filter(store=store, order_id__in=old_ids).delete()
-    _insert(OrderLine, LINE_FIELDS, new_lines, use_copy)
-    _insert(Payment, PAYMENT_FIELDS, [
-        (store.pk, order_ids[o.external_id], p.method, p.amount, p.fee, p.fee_paid_by_buyer, p.reference)
-        for o in orders for p in o.payments
-    ], use_copy)
-    _insert(Shipment, SHIPMENT_FIELDS, [
-        (store.pk, order_ids[o.external_id], s.carrier, s.tracking_number, s.shipped_at, s.signed_at)
-        for o in orders for s in o.shipments
-    ], use_copy)
+    insert = _copy if use_copy else _bulk_create
+    insert(OrderLine, LINE_FIELDS, new_lines)
+    insert(Payment, PAYMENT_FIELDS, [(store_id, order_ids[o.external_id], *p) for o in orders for p in o.payments])
+    insert(Shipment, SHIPMENT_FIELDS, [(store_id, order_ids[o.external_id], *s) for o in orders for s in o.shipments])
     return SaveResult(created=[o.external_id for o in new], updated=[o.external_id for o in old], lines=lines_written)
 
 
-def _order_values(store: Store, order: OrderIn, buyer_ids: dict[str, int]) -> dict[str, Any]:
-    # What the buyer paid is what the payments say, coupons and points included, since the refund
-    # split works from the same payments; an order sent without payments is taken at its lines'
-    # paid amounts plus shipping.
-    if order.payments:
-        total_paid = sum((p.amount for p in order.payments), Decimal("0"))
-    else:
-        total_paid = order.shipping_fee + sum(
-            (line.unit_price * line.quantity - line.discount_allocated for line in order.lines), Decimal("0")
-        )
-    return {"buyer_id": buyer_ids[order.buyer.external_id], "placed_at": order.placed_at,
+def _order_values(store: Store, order: OrderRecord, buyer_ids: dict[str, int]) -> dict[str, Any]:
+    return {"buyer_id": buyer_ids[order.buyer[0]], "placed_at": order.placed_at,
             "currency": order.currency or store.currency, "shipping_fee": order.shipping_fee,
-            "free_shipping_threshold": order.free_shipping_threshold, "total_paid": total_paid,
+            "free_shipping_threshold": order.free_shipping_threshold, "total_paid": order.total_paid(),
             "channel": order.channel}
 
 
-def _order_row(store: Store, order: OrderIn, buyer_ids: dict[str, int], now: dt.datetime) -> tuple[Any, ...]:
-    values = _order_values(store, order, buyer_ids)
-    return (store.pk, order.external_id, *(values[name] for name in ORDER_VALUE_FIELDS), now)
+def _order_row(store: Store, order: OrderRecord, buyer_ids: dict[str, int], now: dt.datetime,
+               order_id: int | None = None) -> tuple[Any, ...]:
+    return (order_id, store.pk, order.external_id, buyer_ids[order.buyer[0]], order.placed_at,
+            order.currency or store.currency, order.shipping_fee, order.free_shipping_threshold, order.total_paid(),
+            order.channel, now)
 
 
-def _line_row(store_id: int, order_id: int, line: LineIn) -> tuple[Any, ...]:
-    return (store_id, order_id, *_line_values(line))
-
-
-def _replace_lines(store: Store, old: Sequence[OrderIn], existing: dict[str, int], new_lines: list[tuple[Any, ...]]) -> int:
+def _replace_lines(store: Store, old: Sequence[OrderRecord], existing: dict[str, int],
+                   new_lines: list[tuple[Any, ...]]) -> int:
     """Matches re-sent lines on line_no. Returns how many lines were written; appends inserts to new_lines."""
     old_ids = [existing[o.external_id] for o in old]
     stored = {
@@ -168,12 +163,12 @@ def _replace_lines(store: Store, old: Sequence[OrderIn], existing: dict[str, int
     for order in old:
         order_id = existing[order.external_id]
         for line in order.lines:
-            key = (order_id, line.line_no)
+            key = (order_id, line[0])
             sent.add(key)
             if key in stored:
-                updates.append(OrderLine(pk=stored[key], **line.__dict__))
+                updates.append(OrderLine(pk=stored[key], **dict(zip(LINE_VALUE_FIELDS, line, strict=True))))
             else:
-                new_lines.append(_line_row(store.pk, order_id, line))
+                new_lines.append((store.pk, order_id, *line))
     gone = [pk for key, pk in stored.items() if key not in sent and pk not in referenced]
     if gone:
         OrderLine.objects.filter(store=store, pk__in=gone).delete()
@@ -182,53 +177,80 @@ def _replace_lines(store: Store, old: Sequence[OrderIn], existing: dict[str, int
     return len(updates)
 
 
-def _upsert_buyers(store: Store, orders: Sequence[OrderIn]) -> dict[str, int]:
+def _upsert_buyers(store: Store, orders: Sequence[OrderRecord], postgres: bool) -> dict[str, int]:
     """The buyers of these orders, created when new. Like stores.services.upsert_buyer, but for a
     whole chunk in three statements: a non-empty name, e-mail or phone from the feed replaces ours."""
-    wanted = {o.buyer.external_id: o.buyer for o in orders}
+    wanted = {o.buyer[0]: o.buyer for o in orders}
+    columns = ("external_id", "pk", "name", "email", "phone")
     stored = {
         row[0]: row[1:]
-        for row in Buyer.objects.filter(store=store, external_id__in=list(wanted))
-        .values_list("external_id", "pk", "name", "email", "phone")
+        for row in Buyer.objects.filter(store=store, external_id__in=_among(list(wanted), postgres)).values_list(*columns)
     }
-    missing = [b for key, b in wanted.items() if key not in stored]
+    # Sorted, so that two transactions inserting the same new buyers (two writers of one import) lock
+    # them in the same order: the second waits for the first instead of deadlocking with it.
+    missing = sorted(b for key, b in wanted.items() if key not in stored)
     if missing:
         # ignore_conflicts: a buyer created meanwhile by another import is simply read back below.
         Buyer.objects.bulk_create(
-            [Buyer(store=store, external_id=b.external_id, name=b.name, email=b.email, phone=b.phone) for b in missing],
+            [Buyer(store=store, external_id=key, name=name, email=email, phone=phone)
+             for key, name, email, phone in missing],
             batch_size=1000, ignore_conflicts=True,
         )
         stored.update(
-            (row[0], row[1:]) for row in Buyer.objects.filter(store=store, external_id__in=[b.external_id for b in missing])
-            .values_list("external_id", "pk", "name", "email", "phone")
+            (row[0], row[1:]) for row in
+            Buyer.objects.filter(store=store, external_id__in=_among([b[0] for b in missing], postgres))
+            .values_list(*columns)
         )
     changed = []
-    for key, buyer in wanted.items():
-        pk, name, email, phone = stored[key]
-        merged = (buyer.name or name, buyer.email or email, buyer.phone or phone)
-        if merged != (name, email, phone):
+    for key, (_, name, email, phone) in wanted.items():
+        pk, stored_name, stored_email, stored_phone = stored[key]
+        merged = (name or stored_name, email or stored_email, phone or stored_phone)
+        if merged != (stored_name, stored_email, stored_phone):
             changed.append(Buyer(pk=pk, name=merged[0], email=merged[1], phone=merged[2]))
     if changed:
+        changed.sort(key=attrgetter("pk"))
         Buyer.objects.bulk_update(changed, ["name", "email", "phone"], batch_size=500)
     return {key: row[0] for key, row in stored.items()}
 
 
-def _insert(model: type[Model], fields: list[str], rows: Iterable[tuple[Any, ...]], use_copy: bool) -> None:
+def _among(values: list[str], postgres: bool) -> Any:
+    """The right side of `__in` for thousands of values. On PostgreSQL one array parameter: a statement
+    with thousands of placeholders costs psycopg more to rewrite than the database to run."""
+    return RawSQL("SELECT unnest(%s::varchar[])", [values]) if postgres else values
+
+
+def _reserve_ids(model: type[Model], count: int) -> list[int]:
+    """`count` fresh primary keys from the table's own sequence (PostgreSQL), so rows can be copied
+    with their ids and their children right behind them. Other sessions draw from the same sequence,
+    so the ids are unique but not necessarily consecutive."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [model._meta.db_table, model._meta.pk.column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _columns(model: type[Model], fields: list[str]) -> list[Field[Any, Any]]:
+    concrete = [model._meta.get_field(name) for name in fields]
+    return [f for f in concrete if isinstance(f, Field)]
+
+
+def _copy(model: type[Model], fields: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
     rows = list(rows)
     if not rows:
         return
-    meta = model._meta
-    concrete = [meta.get_field(name) for name in fields]
-    if use_copy:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in concrete if isinstance(f, Field) and f.column)
-        with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"  # names from our models, never input
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    attnames = [f.attname for f in concrete if isinstance(f, Field)]
-    model._default_manager.bulk_create(
-        [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500
-    )
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _columns(model, fields) if f.column)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"  # names from our models, never input
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _bulk_create(model: type[Model], fields: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    attnames = [f.attname for f in _columns(model, fields)]
+    objects = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
+    if objects:
+        model._default_manager.bulk_create(objects, batch_size=500)

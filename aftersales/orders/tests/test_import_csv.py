@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from aftersales.orders.models import Order, OrderLine
 from aftersales.orders.services import import_orders_csv
+from aftersales.stores.models import Buyer
 from aftersales.stores.permissions import system_actor
 from aftersales.testing import factories as f
 
@@ -173,3 +174,34 @@ def test_an_import_outside_any_transaction_writes_the_same_orders(tmp_path):
     assert err.splitlines()[0].startswith("line 12: order BAD: quantity:")
     assert out.strip() == "11 rows read: 5 orders created, 0 updated, 10 lines written; 1 bad rows, 1 orders skipped"
     assert OrderLine.objects.filter(store=store).count() == 10
+
+
+def test_cells_the_quick_checks_leave_to_the_schema_are_read_as_the_schema_reads_them(tmp_path):
+    store = f.make_store()
+    path = write_csv(tmp_path / "orders.csv", [
+        row("A", 1, quantity=" 2", sku=" SKU-1 ", payments="alipay: 105.00 :ref= AP-1 "),
+        row("A", 2, unit_price="7.5", payments="alipay: 105.00 :ref= AP-1 "),
+    ])
+
+    code, _, err = run(path, "--store", store.slug)
+
+    assert (code, err) == (0, "")
+    order = Order.objects.get(store=store, external_id="A")
+    assert list(order.lines.order_by("line_no").values_list("quantity", "sku", "unit_price")) == [
+        (2, "SKU-1", Decimal("52.50")), (1, "SKU-2", Decimal("7.50"))]
+    assert list(order.payments.values_list("method", "amount", "reference")) == [("alipay", Decimal("105.00"), "AP-1")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_small_chunks_on_parallel_writers_share_buyers_without_duplicating_them(tmp_path):
+    store = f.make_store()
+    rows = [row(f"O{n}", line, buyer_external_id=f"B{n % 3}") for n in range(12) for line in (1, 2)]
+    stream = io.StringIO()
+    csv.writer(stream).writerows([HEADER, *rows])
+    stream.seek(0)
+
+    result = import_orders_csv(actor=system_actor(store.pk), store=store, stream=stream, chunk_orders=2)
+
+    assert (result.created, result.lines, result.problems) == (12, 24, [])
+    assert sorted(Buyer.objects.filter(store=store).values_list("external_id", flat=True)) == ["B0", "B1", "B2"]
+    assert OrderLine.objects.filter(store=store).count() == 24
