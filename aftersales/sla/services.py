@@ -497,7 +497,7 @@ def route_case(*, store_id: int, case_id: int) -> int | None:
     """Assigns a new, unassigned case by the store's routing rules. Returns who got it, or None. Safe to
     run again: a case that already has an owner is left alone."""
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(store_id=store_id, pk=case_id).select_related(
+        case = Case.objects.select_for_update(of=("self",)).filter(store_id=store_id, pk=case_id).select_related(
             "buyer", "reason").first()
         if case is None:
             raise NotFound("case")

@@ -15,7 +15,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 
 def sh(*args):
-    return dt.datetime(*args, tzinfo=SH)
+    return dt.datetime(*args).replace(tzinfo=SH)
 
 
 class Travel:
@@ -34,6 +34,7 @@ class Travel:
     def stop(self):
         if self._traveller is not None:
             self._traveller.stop()
+            self._traveller = None
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ DE = Calendar(timezone="Europe/Berlin", country="DE",
 
 
 def sh(*args):
-    return dt.datetime(*args, tzinfo=SH)
+    return dt.datetime(*args).replace(tzinfo=SH)
 
 
 def berlin(*args):
-    return dt.datetime(*args, tzinfo=BERLIN)
+    return dt.datetime(*args).replace(tzinfo=BERLIN)
 
 
 def test_friday_evening_before_spring_festival_runs_on_into_the_makeup_saturday():
