@@ -130,5 +130,9 @@ ACTION_LABELS = _Labels(
     ship_back=gettext_noop("Ship back"), convert=gettext_noop("Convert"), escalate=gettext_noop("Ask the platform to step in"), arbitrate=gettext_noop("Arbitrate"),
     cancel=gettext_noop("Cancel the request"), acknowledge=gettext_noop("Acknowledge"), start_progress=gettext_noop("Start working"),
     wait_on_customer=gettext_noop("Wait for the buyer"), customer_replied=gettext_noop("I have replied"), resolve=gettext_noop("Resolve"), reopen=gettext_noop("Reopen"),
-    close=gettext_noop("Close"),
+    close=gettext_noop("Close"), expire=gettext_noop("Timed out"),
+    # Timeline events that are not transitions.
+    created=gettext_noop("Filed"), submit=gettext_noop("Sent for review"), assigned=gettext_noop("Assigned"),
+    message=gettext_noop("Message"), note=gettext_noop("Internal note"), attachment=gettext_noop("Photo or file added"),
+    priority_changed=gettext_noop("Priority changed"), rated=gettext_noop("Rated"),
 )
