@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db.models import Count, Q
@@ -13,11 +16,33 @@ from aftersales.stores.models import Store
 from . import calendars
 from .models import BusinessCalendar, Closure, SlaClock, SlaPolicy, Target, TimeoutSetting
 
-# Measured by the report: a clock counts once it has an outcome (met or breached).
+# Inside a sweep, each store's timeout settings are read once rather than on every case it moves; outside
+# one, always fresh, so a change made by an admin applies to the very next request.
+_settings_cache: ContextVar[dict[int, tuple[str, dict[str, int | None]]] | None] = ContextVar(
+    "sla_timeout_settings", default=None)
+
+
+@contextmanager
+def timeout_settings_cached() -> Iterator[None]:
+    token = _settings_cache.set({})
+    try:
+        yield
+    finally:
+        _settings_cache.reset(token)
 
 
 def timeout_settings(*, store_id: int) -> tuple[str, dict[str, int | None]]:
     """The store's platform mode and its own timeout numbers (status -> minutes, None when off)."""
+    cache = _settings_cache.get()
+    if cache is not None and store_id in cache:
+        return cache[store_id]
+    found = _read_timeout_settings(store_id)
+    if cache is not None:
+        cache[store_id] = found
+    return found
+
+
+def _read_timeout_settings(store_id: int) -> tuple[str, dict[str, int | None]]:
     platform_mode = Store.objects.filter(pk=store_id).values_list("platform_mode", flat=True).first() or "none"
     overrides = {
         status: (minutes if enabled else None)

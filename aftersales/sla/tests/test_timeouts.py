@@ -154,13 +154,14 @@ def test_a_sweep_that_dies_half_way_leaves_every_case_whole_and_the_next_run_fin
     travel.to(T0 + 48 * H)
     done = []
 
-    def die_after_two(case_id):
+    def die_on_the_third(case_id):
         done.append(case_id)
-        if len(done) == 2:
+        if len(done) == 3:
             raise SystemExit("worker killed")
 
+    # Batches of two: the first commits, the second dies after moving one case and is undone whole.
     with pytest.raises(SystemExit):
-        services.sweep_timeouts(after_each=die_after_two)
+        services.sweep_timeouts(batch=2, after_each=die_on_the_third)
     assert [status(c) for c in cases] == ["awaiting_return"] * 2 + ["pending_review"] * 3
     for case in cases[2:]:  # untouched cases still carry their due deadline for the next run
         assert Case.objects.get(pk=case.pk).deadline_rule == "shop_review_timeout.auto_approve"
