@@ -1,0 +1,283 @@
+"""How many return cases a second the HTTP API opens, and how fast, under gunicorn on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/case_create_http.py --servers sync:2,sync:4,gthread:2x4 --duration 20
+
+Recreates the database `aftersales_bench` (never the one DATABASE_URL names), migrates it, loads one
+store, an API token and one-line orders, then for each server configuration starts gunicorn on a free
+loopback port and drives POST /api/v1/cases from `wrk` at a fixed number of connections for a bounded
+time. Every request claims a different order line, so each one is a real create (order row lock,
+quantity check, case number, case row, case line, two timeline entries, deadline), not a 422.
+Needs `wrk` (Debian package `wrk`). Prints requests/s, p50/p95/p99 latency and errors per run, and
+checks the database afterwards: every case written has one line and at least two timeline entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    REPO,
+    free_port,
+    load_buyers_and_orders,
+    machine_load,
+    make_store_with_token,
+    migrate,
+    print_table,
+    recreate_database,
+    setup_django,
+)
+
+DB_NAME = "aftersales_bench"
+
+# wrk's Lua side: each thread takes every n-th prepared body, so no two requests claim the same line.
+# done() reports the percentiles wrk does not print itself (p95) as one JSON line.
+WRK_SCRIPT = r"""
+local thread_count = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", thread_count)
+  thread_count = thread_count + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local nthreads = tonumber(os.getenv("BENCH_THREADS"))
+  bodies = {}
+  local i = 0
+  for line in io.lines(os.getenv("BENCH_BODIES")) do
+    if i % nthreads == tid then bodies[#bodies + 1] = line end
+    i = i + 1
+  end
+  pos = 0
+  headers = {["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN"), ["Content-Type"] = "application/json"}
+end
+
+function request()
+  pos = pos + 1
+  -- Past the end the last body is sent again: a 422 that shows up as an error, never a silent success.
+  local body = bodies[pos] or bodies[#bodies]
+  return wrk.format("POST", "/api/v1/cases", headers, body)
+end
+
+function done(summary, latency, requests)
+  local used = 0
+  for _, thread in ipairs(threads) do
+    local p = thread:get("pos")
+    if p > used then used = p end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "errors_status": %d, "errors_connect": %d, "errors_read": %d, ' ..
+    '"errors_write": %d, "errors_timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"mean_us": %.1f, "bodies_used_per_thread": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean, used))
+end
+"""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    worker_class: str
+    workers: int
+    threads: int
+
+    @classmethod
+    def parse(cls, text: str) -> ServerConfig:
+        """sync:4 (four sync workers) or gthread:2x4 (two workers of four threads)."""
+        kind, _, size = text.partition(":")
+        if kind not in ("sync", "gthread") or not size:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected sync:N or gthread:NxT")
+        workers, _, threads = size.partition("x")
+        return cls(kind, int(workers), int(threads or 1))
+
+    def __str__(self) -> str:
+        return f"{self.worker_class}:{self.workers}" + (f"x{self.threads}" if self.worker_class == "gthread" else "")
+
+
+class Gunicorn:
+    def __init__(self, config: ServerConfig, database_url: str, log_path: Path):
+        self.port = free_port()
+        self.log = log_path.open("ab")
+        env = {**os.environ, "DATABASE_URL": database_url, "AFTERSALES_LOG_LEVEL": "WARNING"}
+        command = [
+            sys.executable, "-m", "gunicorn", "aftersales.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(config.workers),
+            "--worker-class", config.worker_class, "--threads", str(config.threads),
+            "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
+        ]
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=self.log,
+                                        start_new_session=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, token: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        request = urllib.request.Request(f"{self.base_url}/api/v1/reason-codes",
+                                         headers={"Authorization": f"Bearer {token}"})
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def stop(self) -> None:
+        # Only the master we started: it stops its own workers on SIGTERM.
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+def post_one(base_url: str, token: str, body: str) -> tuple[int, str]:
+    request = urllib.request.Request(f"{base_url}/api/v1/cases", data=body.encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def run_wrk(base_url: str, *, token: str, bodies: list[str], seconds: int, connections: int, threads: int,
+            workdir: Path) -> dict[str, float]:
+    bodies_path = workdir / "bodies.jsonl"
+    bodies_path.write_text("\n".join(bodies) + "\n")
+    script_path = workdir / "create_case.lua"
+    script_path.write_text(WRK_SCRIPT)
+    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_BODIES": str(bodies_path), "BENCH_THREADS": str(threads)}
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+               "-s", str(script_path), f"{base_url}/api/v1/cases"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    figures: dict[str, float] = json.loads(line[len("BENCH "):])
+    figures["bodies_used"] = figures["bodies_used_per_thread"] * threads
+    return figures
+
+
+def body_for(order_id: int, line_id: int) -> str:
+    return json.dumps({"kind": "return_refund", "order_id": order_id,
+                       "lines": [{"order_line_id": line_id, "quantity": 1}], "reason": "quality"},
+                      separators=(",", ":"))
+
+
+def database_counts(store_id: int) -> tuple[int, int, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM cases_case WHERE store_id = %s), "
+            "(SELECT count(*) FROM cases_caseline WHERE store_id = %s), "
+            "(SELECT count(*) FROM cases_timelineentry WHERE store_id = %s)",
+            [store_id, store_id, store_id],
+        )
+        row = cursor.fetchone()
+    connection.close()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", default="sync:2,sync:4,gthread:2x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
+                        help="comma-separated gunicorn configurations: sync:N or gthread:NxT (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (default %(default)s)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per run (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (default %(default)s)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default %(default)s)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default %(default)s)")
+    parser.add_argument("--orders", type=int, default=200_000,
+                        help="one-line orders to load; each request uses one (default %(default)s)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    if not 1 <= args.duration <= 300 or not 0 <= args.warmup <= 60:
+        sys.exit("keep --duration within 1..300 s and --warmup within 0..60 s")
+
+    recreate_database(DB_NAME)
+    database_url = setup_django(DB_NAME)
+    migrate()
+    store, token = make_store_with_token("bench")
+    pairs = load_buyers_and_orders(store, buyers=max(1, args.orders // 4), orders=args.orders)
+    bodies = [body_for(order_id, line_id) for order_id, line_id in pairs]
+    from django.db import connection
+
+    connection.close()
+
+    results: list[list[object]] = []
+    used = 0
+    with tempfile.TemporaryDirectory(prefix="case-create-bench-") as tmp:
+        workdir = Path(tmp)
+        log_path = workdir / "gunicorn.log"
+        for config in args.servers:
+            for run in range(1, args.repeat + 1):
+                server = Gunicorn(config, database_url, log_path)
+                try:
+                    server.wait_ready(token)
+                    status, answer = post_one(server.base_url, token, bodies[used])
+                    if status != 201:
+                        raise RuntimeError(f"a single create answered {status}: {answer[:500]}")
+                    used += 1
+                    if args.warmup:
+                        warm = run_wrk(server.base_url, token=token, bodies=bodies[used:], seconds=args.warmup,
+                                       connections=args.connections, threads=args.wrk_threads, workdir=workdir)
+                        used += int(warm["bodies_used"])
+                    before = database_counts(store.pk)
+                    load = machine_load()
+                    figures = run_wrk(server.base_url, token=token, bodies=bodies[used:], seconds=args.duration,
+                                      connections=args.connections, threads=args.wrk_threads, workdir=workdir)
+                    used += int(figures["bodies_used"])
+                    if used > len(bodies):
+                        print(f"warning: ran out of prepared order lines ({used} > {len(bodies)}): raise --orders")
+                finally:
+                    server.stop()
+                after = database_counts(store.pk)
+                errors = sum(int(figures[k]) for k in figures if k.startswith("errors_"))
+                rate = figures["requests"] / (figures["duration_us"] / 1e6)
+                created = after[0] - before[0]
+                # One line each, and at least "created" and "submit" on the timeline (more if the policy auto-approves).
+                consistent = after[1] - before[1] == created and after[2] - before[2] >= 2 * created
+                row = [str(config), run, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
+                       f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
+                       f"{figures['max_us'] / 1000:.0f}", errors, created, "yes" if consistent else "NO", load]
+                results.append(row)
+                print_table([row], ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
+                                    "cases written", "lines+timeline ok", "before the run"])
+        print()
+        print(f"POST /api/v1/cases, {args.connections} connections, {args.duration} s per run after "
+              f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}")
+        print_table(results, ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
+                              "cases written", "lines+timeline ok", "load before the run"])
+        if log_path.exists() and log_path.stat().st_size:
+            print("\ngunicorn said:\n" + log_path.read_text()[-3000:])
+
+
+if __name__ == "__main__":
+    main()
