@@ -102,16 +102,17 @@ class _ChunkWriter:
 
     Reading and validating is Python work and writing is mostly the database's, so on PostgreSQL the
     two overlap: the file is parsed on this thread while earlier chunks are copied and committed on
-    others (each with its own connection; psycopg waits for the server without holding the GIL). Two
-    writers, so that one chunk's rows are sent while the previous one commits: the commit, where
-    PostgreSQL checks the foreign keys row by row, is the largest single cost and is all the
-    database's. Chunks hold distinct orders, so they can be written in any order; buyers shared by
-    two chunks are inserted in one order by both (see writing._upsert_buyers). Only when the caller
-    holds no transaction: writes on another connection would escape it (tests, or a request wrapped
-    in one), and then the chunks are written in line, inside the caller's transaction.
+    others (each with its own connection; psycopg waits for the server without holding the GIL).
+    More than one writer lets one chunk's rows go out while another commits, but on the 2-core
+    machine of benchmarks/README.md a second writer only competed with the reader and the server for
+    the cores, so there is one; the writes stay correct with several (chunks hold distinct orders, and
+    buyers shared by two chunks are inserted in the same order by both, see writing._upsert_buyers).
+    Only when the caller holds no transaction: writes on another connection would escape it (tests,
+    or a request wrapped in one), and then the chunks are written in line, inside the caller's
+    transaction.
     """
 
-    WRITERS = 2
+    WRITERS = 1
 
     def __init__(self, store: Store, on_saved: Callable[[list[ParsedOrder], SaveResult], None]) -> None:
         self._store = store

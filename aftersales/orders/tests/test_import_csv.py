@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from aftersales.orders.models import Order, OrderLine
-from aftersales.orders.services import import_orders_csv
+from aftersales.orders.services import _ChunkWriter, import_orders_csv
 from aftersales.stores.models import Buyer
 from aftersales.stores.permissions import system_actor
 from aftersales.testing import factories as f
@@ -193,7 +193,9 @@ def test_cells_the_quick_checks_leave_to_the_schema_are_read_as_the_schema_reads
 
 
 @pytest.mark.django_db(transaction=True)
-def test_small_chunks_on_parallel_writers_share_buyers_without_duplicating_them(tmp_path):
+@pytest.mark.parametrize("writers", [1, 2])
+def test_chunks_on_writer_threads_share_buyers_without_duplicating_them(writers, monkeypatch):
+    monkeypatch.setattr(_ChunkWriter, "WRITERS", writers)
     store = f.make_store()
     rows = [row(f"O{n}", line, buyer_external_id=f"B{n % 3}") for n in range(12) for line in (1, 2)]
     stream = io.StringIO()
