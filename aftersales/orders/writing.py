@@ -29,6 +29,7 @@ from django.db.models import Field, Model
 from django.db.models.expressions import RawSQL
 
 from aftersales.core import clock
+from aftersales.core.events import publish_on_commit
 from aftersales.stores.models import Buyer, Store
 
 from .models import Order, OrderLine, Payment, Shipment
@@ -125,6 +126,8 @@ def _save(store: Store, orders: Sequence[OrderRecord], use_copy: bool) -> SaveRe
         old_ids = [existing[o.external_id] for o in old]
         Payment.objects.filter(store=store, order_id__in=old_ids).delete()
         Shipment.objects.filter(store=store, order_id__in=old_ids).delete()
+        # Re-sent orders may carry facts that open cases were decided without (a signature, say).
+        publish_on_commit("orders.updated", {"store_id": store_id, "order_ids": old_ids})
     insert = _copy if use_copy else _bulk_create
     insert(OrderLine, LINE_FIELDS, new_lines)
     insert(Payment, PAYMENT_FIELDS, [(store_id, order_ids[o.external_id], *p) for o in orders for p in o.payments])
