@@ -42,6 +42,9 @@ SORTS = ("newest", "oldest", "deadline")
 # Fields an action form may send; anything else in the POST is ignored rather than passed on.
 PAYLOAD_FIELDS = ("reason", "amount", "message", "carrier", "tracking_number", "notes", "grade", "diagnosis")
 WAREHOUSE_ACTIONS = frozenset({"mark_received", "start_inspection", "record_inspection", "reship"})
+# Where a parcel the warehouse scans can belong: goods on their way back or being checked in.
+AT_THE_WAREHOUSE = (Status.AWAITING_RETURN, Status.RETURN_IN_TRANSIT, Status.RECEIVED, Status.INSPECTING,
+                    Status.AWAITING_DEVICE, Status.DEVICE_IN_TRANSIT, Status.DEVICE_RECEIVED)
 
 
 def _view_label(view: str) -> str:
@@ -298,9 +301,9 @@ def warehouse(request: HttpRequest, actor: Actor) -> HttpResponse:
     if q:
         cases = selectors.visible_cases(actor).select_related("store", "buyer", "order")
         # Two lookups, not one OR: the case number has a unique index; a tracking number is only looked
-        # for among cases still being worked, which the status index narrows down.
+        # for among cases whose goods are coming back, which the status index narrows down.
         found = list(cases.filter(number=q.upper())[:1]) or list(
-            cases.filter(status__in=LIVE, return_tracking_number=q)[:10])
+            cases.filter(status__in=AT_THE_WAREHOUSE, return_tracking_number=q)[:10])
         if len(found) == 1:
             context = case_context(actor, found[0])
             context["actions"] = [a for a in context["actions"] if a["action"] in WAREHOUSE_ACTIONS]
@@ -312,12 +315,22 @@ def warehouse(request: HttpRequest, actor: Actor) -> HttpResponse:
 def supervisor(request: HttpRequest, actor: Actor) -> HttpResponse:
     now = clock.now()
     live = selectors.visible_cases(actor).filter(status__in=LIVE)
-    workload = list(
-        live.values("assignee_id", "assignee__username")
+    # Grouped by status as well as assignee so the database walks the (store, status) index over the
+    # live cases instead of the assignee index over all history; the statuses are summed here.
+    per_status = (
+        live.values("status", "assignee_id")
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(deadline_at__lt=now)),
                   at_risk=Count("pk", filter=Q(deadline_at__gte=now, deadline_at__lt=now + dt.timedelta(hours=4))))
-        .order_by("-overdue", "-open")
+        .order_by()
     )
+    names = dict(_staff_choices(actor))
+    totals: dict[int | None, dict[str, Any]] = {}
+    for row in per_status:
+        entry = totals.setdefault(row["assignee_id"], {"assignee_id": row["assignee_id"], "open": 0, "overdue": 0,
+                                                       "at_risk": 0, "name": names.get(row["assignee_id"], "")})
+        for key in ("open", "overdue", "at_risk"):
+            entry[key] += row[key]
+    workload = sorted(totals.values(), key=lambda w: (-w["overdue"], -w["open"], w["name"]))
     breached = list(selectors.visible_cases(actor).filter(deadline_at__lt=now).select_related("assignee", "buyer")
                     .order_by("deadline_at", "pk")[:25])
     at_risk = list(
