@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "aftersales.demo",
     "aftersales.console",
     "aftersales.portal",
+    "aftersales.logistics",
+    "aftersales.warehouse",
+    "aftersales.repairs",
 ]
 
 MIDDLEWARE = [

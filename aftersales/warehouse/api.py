@@ -1,0 +1,95 @@
+"""HTTP endpoints for the warehouse: scan in, inspect (with photos), decide, export adjustments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from ninja import File, Form, Router, Status
+from ninja.files import UploadedFile
+
+from aftersales.cases import selectors as case_selectors
+from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT
+from aftersales.core.errors import ValidationFailed
+from aftersales.stores.permissions import Actor
+
+from . import selectors, services
+from .schemas import DispositionOut, DispositionsIn, InspectionForm, InspectionOut, ScanIn, ScanOut
+
+router = Router(tags=["warehouse"])
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.auth  # type: ignore[attr-defined]
+
+
+@router.post("/warehouse/receipts", response={200: ScanOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
+             summary="Scan a parcel in by case number or tracking number",
+             description="Errors: field_required (422); not_found (404); not_expected, action_not_allowed (409).")
+def scan(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
+    actor = _actor(request)
+    case = services.receive(actor=actor, code=body.code)
+    return {"case_id": case.pk, "number": case.number, "status": case.status,
+            "checklist": services.checklist_for(actor=actor, case_id=case.pk)}
+
+
+@router.get("/warehouse/cases/{case_id}/checklist", response={200: list[str], **ERROR_RESPONSES})
+def checklist(request: HttpRequest, case_id: int) -> list[str]:
+    actor = _actor(request)
+    case_selectors.get_case(actor, case_id)
+    return services.checklist_for(actor=actor, case_id=case_id)
+
+
+@router.get("/warehouse/cases/{case_id}/inspection", response={200: InspectionOut, **ERROR_RESPONSES})
+def get_inspection(request: HttpRequest, case_id: int) -> Any:
+    return selectors.case_inspection(_actor(request), case_id)
+
+
+@router.post("/warehouse/cases/{case_id}/inspection", response={201: InspectionOut, **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Record the inspection, with photos (multipart)",
+             description="Errors: invalid_grade, invalid_checklist, invalid_checklist_item, checklist_incomplete, "
+                         "photos_required, too_many_photos, file_type_not_allowed (422); action_not_allowed (409).")
+def inspect(request: HttpRequest, case_id: int, form: Form[InspectionForm],
+            photos: File[list[UploadedFile]] | None = None) -> Status[Any]:
+    actor = _actor(request)
+    case_selectors.get_case(actor, case_id)
+    try:
+        checklist = json.loads(form.checklist)
+    except ValueError as exc:
+        raise ValidationFailed("checklist is not JSON", field="checklist", code="invalid_checklist") from exc
+    if not isinstance(checklist, dict):
+        raise ValidationFailed("checklist must be an object", field="checklist", code="invalid_checklist")
+    limit = settings.AFTERSALES_MAX_ATTACHMENT_BYTES + 1
+    # Read from the request itself: the optional list parameter documents the field, but Ninja leaves it
+    # empty when it is optional.
+    uploads = request.FILES.getlist("photos")
+    files = [services.Photo(content=p.read(limit), filename=p.name or "photo") for p in uploads]
+    inspection = services.record_inspection(actor=actor, case_id=case_id, checklist=checklist, grade=form.grade,
+                                            notes=form.notes, photos=files)
+    return Status(201, inspection)
+
+
+@router.post("/warehouse/cases/{case_id}/dispositions", response={201: list[DispositionOut], **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Restock, refurbish, return to vendor or scrap each line",
+             description="Errors: lines_required, line_not_in_case, invalid_disposition (422); not_inspected, "
+                         "already_disposed (409).")
+def dispositions(request: HttpRequest, case_id: int, body: DispositionsIn) -> Status[list[Any]]:
+    actor = _actor(request)
+    case_selectors.get_case(actor, case_id)
+    rows = services.set_dispositions(
+        actor=actor, case_id=case_id, warehouse_code=body.warehouse_code,
+        decisions=[services.LineDecision(case_line_id=line.case_line_id, disposition=line.disposition)
+                   for line in body.lines])
+    return Status(201, rows)
+
+
+@router.get("/warehouse/inventory-adjustments.csv", response={200: None, **ERROR_RESPONSES},
+            summary="Inventory adjustments decided in [since, until), as CSV")
+def adjustments_csv(request: HttpRequest, since: dt.datetime, until: dt.datetime) -> HttpResponse:
+    text = services.inventory_adjustments_csv(actor=_actor(request), since=since, until=until)
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="inventory-adjustments.csv"'
+    return response
