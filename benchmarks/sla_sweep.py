@@ -38,7 +38,6 @@ def load(cases: int, due: int) -> list[tuple[int, str, str, str]]:
     stores = [create_store(name=f"Sweep {n}", slug=f"sweep-{n}").pk for n in range(STORES)]
     for sid in stores:
         bulk_insert_select(Buyer, {"store_id": str(sid), "external_id": "'B' || g", "name": "'买家' || g"}, count=100)
-    store_array = "ARRAY[" + ",".join(map(str, stores)) + "]"
     mix_kind = "(ARRAY[" + ",".join(f"'{k}'" for k, _, _ in DUE_MIX) + "])[1 + mod(g, 3)]"
     mix_status = "(ARRAY[" + ",".join(f"'{s}'" for _, s, _ in DUE_MIX) + "])[1 + mod(g, 3)]"
     mix_rule = "(ARRAY[" + ",".join(f"'{r}'" for _, _, r in DUE_MIX) + "])[1 + mod(g, 3)]"
@@ -47,21 +46,23 @@ def load(cases: int, due: int) -> list[tuple[int, str, str, str]]:
     step = cases // due
     is_due = f"mod(g, {step}) = 0 AND g / {step} <= {due}"
     bulk_insert_select(Case, {
-        "store_id": f"({store_array})[1 + mod(g, {STORES})]",
+        "store_id": "x.store_id",
         "number": "'SW-' || lpad(g::text, 8, '0')",
         "kind": f"CASE WHEN {is_due} THEN {mix_kind} ELSE 'return_refund' END",
         "status": f"CASE WHEN {is_due} THEN {mix_status} ELSE 'pending_review' END",
-        "buyer_id": "(SELECT min(id) FROM stores_buyer b WHERE b.store_id = "
-                    f"({store_array})[1 + mod(g, {STORES})]) + mod(g, 100)",
+        "buyer_id": "x.first_buyer + mod(g, 100)",
         "channel": "'web'",
         "priority": "2",
         "deadline_at": f"CASE WHEN {is_due} THEN now() - interval '1 minute' * (1 + mod(g, 600)) "
-                       "ELSE now() + interval '1 second' * (60 + mod(g * 7919, 172800)) END",
+                       "ELSE now() + interval '1 second' * (60 + mod(g::bigint * 7919, 172800)) END",
         "deadline_rule": f"CASE WHEN {is_due} THEN {mix_rule} ELSE 'shop_review_timeout.auto_approve' END",
         "created_at": "now() - interval '3 days'",
         "updated_at": "now() - interval '3 days'",
         "status_changed_at": "now() - interval '3 days'",
-    }, count=cases)
+    }, source=f"""(SELECT g, s.store_id, s.first_buyer FROM generate_series(1, {cases}) AS g
+                   JOIN (SELECT store_id, min(id) AS first_buyer,
+                                row_number() OVER (ORDER BY store_id) - 1 AS k
+                         FROM stores_buyer GROUP BY store_id) AS s ON s.k = mod(g, {STORES})) AS x""")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE cases_case")
     due_cases = list(Case.objects.filter(deadline_at__lte=dt.datetime.now(dt.UTC))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,38 +318,56 @@ def due_deadlines(*, now: dt.datetime, after: tuple[dt.datetime, int] | None, li
     return list(due.order_by("deadline_at", "pk").values_list("deadline_at", "pk", "store_id", "deadline_rule")[:limit])
 
 
-def sweep_timeouts(*, now: dt.datetime | None = None, batch: int = 200,
+def apply_timeouts(*, items: Iterable[tuple[int, int, str]], now: dt.datetime | None = None,
                    after_each: Callable[[int], None] | None = None) -> SweepResult:
-    """Acts on every deadline due at `now`. One case that cannot be acted on is logged and left for the
-    next sweep; it does not stop the others."""
+    """Acts on a batch of (store id, case id, rule), as found due. One transaction for the batch, each
+    case in its own savepoint: a commit per case costs more than the case itself, and if the process dies
+    half-way the whole batch is undone and found again by the next sweep, so no case is left half-moved.
+    A case that cannot be acted on is logged and left for the next sweep; it does not stop the others."""
     now = now or clock.now()
     result = SweepResult()
+    with timeout_settings_cached(), transaction.atomic():
+        for store_id, case_id, rule in items:
+            try:
+                acted = apply_timeout(store_id=store_id, case_id=case_id, rule=rule, now=now)
+            except DomainError:
+                logger.exception("sla sweep: %s on case %s failed", rule, case_id)
+                result.failed += 1
+                continue
+            if acted:
+                result.acted += 1
+                result.actions.append((case_id, rule))
+            else:
+                result.skipped += 1
+            if after_each is not None:
+                after_each(case_id)
+    return result
+
+
+def due_batches(*, now: dt.datetime, batch: int = 200) -> Iterator[list[tuple[int, int, str]]]:
+    """Every deadline due at `now`, in batches of (store id, case id, rule), in deadline order."""
     cursor: tuple[dt.datetime, int] | None = None
-    while True:
-        rows = due_deadlines(now=now, after=cursor, limit=batch)
-        # One transaction per batch, each case in its own savepoint: a commit per case costs more than the
-        # case itself, and if the process dies half-way the whole batch is undone and found again by the
-        # next sweep, so no case is ever left half-moved.
-        with timeout_settings_cached(), transaction.atomic():
-            for deadline_at, case_id, store_id, rule in rows:
-                cursor = (deadline_at, case_id)
-                try:
-                    acted = apply_timeout(store_id=store_id, case_id=case_id, rule=rule, now=now)
-                except DomainError:
-                    logger.exception("sla sweep: %s on case %s failed", rule, case_id)
-                    result.failed += 1
-                    continue
-                if acted:
-                    result.acted += 1
-                    result.actions.append((case_id, rule))
-                else:
-                    result.skipped += 1
-                if after_each is not None:
-                    after_each(case_id)
-        # Not "fewer than a batch": an alert moves its case to a later stage that may be due already,
-        # beyond the cursor, and a late sweep catches up every stage in the one run.
-        if not rows:
-            return result
+    while rows := due_deadlines(now=now, after=cursor, limit=batch):
+        cursor = (rows[-1][0], rows[-1][1])
+        yield [(store_id, case_id, rule) for _, case_id, store_id, rule in rows]
+
+
+def sweep_timeouts(*, now: dt.datetime | None = None, batch: int = 200,
+                   after_each: Callable[[int], None] | None = None) -> SweepResult:
+    """Acts, in this process, on every deadline due at `now`.
+
+    The pages are read after the previous batch committed and continue past the last deadline seen, not
+    "until a page comes back short": an alert moves its case to a later stage that may be due already,
+    and a late sweep catches up every stage in the one run."""
+    now = now or clock.now()
+    total = SweepResult()
+    for items in due_batches(now=now, batch=batch):
+        part = apply_timeouts(items=items, now=now, after_each=after_each)
+        total.acted += part.acted
+        total.skipped += part.skipped
+        total.failed += part.failed
+        total.actions.extend(part.actions)
+    return total
 
 
 def warn_clock(*, clock_id: int, now: dt.datetime | None = None) -> bool:
@@ -501,6 +519,9 @@ def pick_agent(rule: RoutingRule) -> int | None:
 def route_case(*, store_id: int, case_id: int) -> int | None:
     """Assigns a new, unassigned case by the store's routing rules. Returns who got it, or None. Safe to
     run again: a case that already has an owner is left alone."""
+    rules = list(RoutingRule.objects.filter(store_id=store_id, active=True).order_by("position", "id"))
+    if not rules:
+        return None  # most stores route by hand: no locks, no reads
     with transaction.atomic():
         case = Case.objects.select_for_update(of=("self",)).filter(store_id=store_id, pk=case_id).select_related(
             "buyer", "reason").first()
@@ -509,7 +530,7 @@ def route_case(*, store_id: int, case_id: int) -> int | None:
         if case.assignee_id is not None or case.status in FINISHED:
             return None
         facts = _facts(case)
-        for rule in RoutingRule.objects.filter(store_id=store_id, active=True).order_by("position", "id"):
+        for rule in rules:
             if not rule_matches(rule, facts):
                 continue
             # The rule's row lock serialises two routings on one rule, so round robin never deals twice.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from aftersales.cases import services as case_services
@@ -166,3 +168,32 @@ def test_no_policy_no_clock(store, travel):
     case = open_inquiry(store)
     assert not SlaClock.objects.filter(case=case).exists()
     assert services.sweep_clocks(now=sh(2027, 1, 1, 0, 0)).breached == 0
+
+
+def test_an_eu_store_clock_crosses_the_change_to_summer_time_on_local_hours(travel):
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    store = f.make_store(timezone="Europe/Berlin", jurisdiction="EU")
+    services.save_calendar(actor=f.staff(store, "admin"), timezone="Europe/Berlin", holiday_country="DE",
+                           hours={str(d): [["09:00", "17:00"]] for d in range(5)})
+    make_policy(store, first_response_minutes=120)
+    travel.to(dt.datetime(2026, 3, 27, 16, 0, tzinfo=berlin))  # Friday, CET
+    case = open_inquiry(store)
+    assert clock_of(case).due_at == dt.datetime(2026, 3, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 CEST
+
+    travel.to(dt.datetime(2026, 3, 30, 9, 59, tzinfo=berlin))
+    assert services.sweep_clocks().breached == 0
+    travel.to(dt.datetime(2026, 3, 30, 10, 0, tzinfo=berlin))
+    assert services.sweep_clocks().breached == 1
+
+
+def test_calendar_settings_are_checked_and_only_an_admin_changes_them(store):
+    from aftersales.core.errors import PermissionDenied, ValidationFailed
+    from aftersales.sla.models import BusinessCalendar
+
+    with pytest.raises(ValidationFailed) as bad:
+        services.save_calendar(actor=f.staff(store, "admin"), hours={"0": [["18:00", "09:00"]]})
+    with pytest.raises(PermissionDenied):
+        services.save_calendar(actor=f.staff(store, "agent"), hours={"0": [["09:00", "18:00"]]})
+    assert (bad.value.code, BusinessCalendar.objects.filter(store=store).exists()) == ("invalid_hours", False)

@@ -182,3 +182,16 @@ def test_a_conversation_nobody_takes_up_raises_one_alert(store, travel):
     services.sweep()
     assert [e[0] for e in automatic(case)] == ["first_response_overdue"]
     assert status(case) == "open"
+
+
+def test_the_embedded_scheduler_runs_the_sweep_without_a_broker(store, travel):
+    from aftersales.core.scheduler import Scheduler
+
+    travel.to(T0)
+    case = open_return(store)
+    travel.to(T0 + 49 * H)
+    scheduler = Scheduler.from_settings()
+    ran = scheduler.tick(0.0)
+
+    assert "sla-sweep" in ran
+    assert status(case) == "awaiting_return"
