@@ -53,6 +53,9 @@ def _visible(request: HttpRequest, case_id: int) -> tuple[Actor, Case]:
     return actor, selectors.get_case(actor, case_id)
 
 
+_LIST_COLUMNS = (*(f for f in CaseOut.model_fields if f != "reason"), "store_id", "reason__code")
+
+
 def _case_out(case: Case) -> dict[str, object]:
     return {**{f: getattr(case, f) for f in CaseOut.model_fields if f != "reason"},
             "reason": case.reason.code if case.reason_id and case.reason else None}
@@ -86,7 +89,8 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> dict[str, o
                                details={"unknown": unknown, "allowed": sorted(_FILTER_NAMES)})
     actor = _actor(request)
     queryset = selectors.filter_cases(
-        selectors.visible_cases(actor).select_related("reason"),
+        # Only the columns a list row shows: the decision JSON and the texts stay on disk.
+        selectors.visible_cases(actor).select_related("reason").only(*_LIST_COLUMNS),
         **filters.model_dump(exclude={"cursor", "limit"}),
     )
     rows, next_cursor = paginate(queryset, cursor=filters.cursor, limit=filters.limit)
@@ -106,7 +110,8 @@ def create_case(request: HttpRequest, body: CaseCreateIn) -> Status[dict[str, ob
         reason_code=body.reason, description=body.description, subject=body.subject, channel=body.channel,
         priority=body.priority, requested_amount=body.requested_amount,
     )
-    return Status(201, _fresh_detail(actor, case.pk))
+    # The service hands back the case with its store and reason attached: no need to read it again.
+    return Status(201, _detail(case, actor))
 
 
 @router.get("/cases/{case_id}", response={200: CaseDetailOut, **ERROR_RESPONSES},

@@ -14,11 +14,12 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from aftersales.core import clock
 from aftersales.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from aftersales.core.events import publish_on_commit
+from aftersales.core.events import publish
 from aftersales.core.sequences import next_value
 from aftersales.orders.models import Order, OrderLine
 from aftersales.policies import services as policy_services
@@ -97,14 +98,21 @@ def _check_line_quantities(order: Order, lines: Sequence[LineRequest]) -> dict[i
     ids = [line.order_line_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("an order line appears twice", field="lines", code="duplicate_line")
-    order_lines = {ol.pk: ol for ol in OrderLine.objects.filter(order=order).order_by("line_no")}
-    already = dict(
-        CaseLine.objects.filter(order_line_id__in=ids)
+    claimed = (
+        CaseLine.objects.filter(order_line=OuterRef("pk"))
         .exclude(case__status__in=Status.VOID)
-        .values("order_line_id")
+        .values("order_line")
         .annotate(total=Sum("quantity"))
-        .values_list("order_line_id", "total")
+        .values("total")
     )
+    # One query reads every line of the order with what live cases already claim of it.
+    order_lines: dict[int, OrderLine] = {
+        ol.pk: ol
+        for ol in OrderLine.objects.filter(store_id=order.store_id, order=order)
+        .annotate(claimed=Coalesce(Subquery(claimed), 0))
+        .order_by("line_no")
+    }
+    already = {pk: getattr(ol, "claimed", 0) for pk, ol in order_lines.items()}
     for index, line in enumerate(lines):
         field = f"lines[{index}]"
         order_line = order_lines.get(line.order_line_id)
@@ -192,6 +200,7 @@ def create_case(
             assert order is not None and reason is not None
             entries.extend(_submit_for_review(case, store, order, order_lines, lines, reason, now))
         _set_deadline(case, now)
+        case.store = store  # callers show the case at once; spare them reading the store again
         case.save(force_insert=True)
         CaseLine.objects.bulk_create(
             [CaseLine(store_id=actor.store_id, case=case, order_line=order_lines[line.order_line_id],
@@ -199,7 +208,7 @@ def create_case(
         )
         TimelineEntry.objects.bulk_create(entries)
         sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
-        publish_on_commit("case.created", _event_payload(case))
+        publish("case.created", _event_payload(case))
     return case
 
 
@@ -268,7 +277,7 @@ def refresh_decision(*, actor: Actor, case_id: int) -> bool:
         case.save(update_fields=["decision", "updated_at"])
         _timeline(case, actor, "decision_updated", now,
                   data={"before": _decision_summary(old), "after": _decision_summary(decision)}).save()
-        publish_on_commit("case.decision_updated", _event_payload(case))
+        publish("case.decision_updated", _event_payload(case))
     return True
 
 
@@ -467,8 +476,8 @@ def transition_case(
         _timeline(case, actor, action, now, from_status=from_status, to_status=case.status, data=data).save()
         sla_services.on_case_event(case=case, event="transitioned", actor=actor, at=now,
                                    data={"action": action, "from_status": from_status, "rule": rule})
-        publish_on_commit("case.transitioned", _event_payload(case, action=action, from_status=from_status,
-                                                              actor_kind=actor.kind, rule=rule))
+        publish("case.transitioned", _event_payload(case, action=action, from_status=from_status,
+                                                    actor_kind=actor.kind, rule=rule))
     return case
 
 
@@ -493,7 +502,7 @@ def post_message(*, actor: Actor, case_id: int, body: str, visibility: str = Vis
         sla_services.on_case_event(case=case, event="message", actor=actor, at=now, data={"visibility": visibility})
         case.updated_at = now
         case.save(update_fields=["updated_at"])
-        publish_on_commit(f"case.{event}", _event_payload(case, message_id=message.pk, author_kind=actor.kind))
+        publish(f"case.{event}", _event_payload(case, message_id=message.pk, author_kind=actor.kind))
     return message
 
 
@@ -533,7 +542,7 @@ def assign_case(*, actor: Actor, case_id: int, assignee_id: int | None, rule: st
         case.updated_at = now
         case.save(update_fields=["assignee", "updated_at"])
         _timeline(case, actor, "assigned", now, data={"from": previous, "to": assignee_id, "rule": rule}).save()
-        publish_on_commit("case.assigned", _event_payload(case, assignee_id=assignee_id))
+        publish("case.assigned", _event_payload(case, assignee_id=assignee_id))
     return case
 
 
