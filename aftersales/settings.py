@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "aftersales.demo",
     "aftersales.console",
     "aftersales.portal",
+    "aftersales.notifications",
     "aftersales.logistics",
     "aftersales.warehouse",
     "aftersales.repairs",
@@ -173,7 +174,63 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         # A sweep that waited longer than its interval in the queue is superseded by the next one.
         "options": {"expires": AFTERSALES_SLA_SWEEP_SECONDS},
     },
+    # Outbox events whose kick was lost, and deliveries due for a retry or left by a worker that died.
+    "notifications-sweep": {
+        "task": "aftersales.notifications.tasks.sweep",
+        "schedule": timedelta(seconds=int(os.environ.get("AFTERSALES_NOTIFICATIONS_SWEEP_SECONDS", "30"))),
+    },
+    # Refund attempts left unconfirmed are asked about by their key; the sandbox gateway's callbacks go out.
+    "refunds-sweep": {
+        "task": "aftersales.refunds.tasks.sweep",
+        "schedule": timedelta(seconds=int(os.environ.get("AFTERSALES_REFUNDS_SWEEP_SECONDS", "60"))),
+    },
+    # Yesterday's ledger against the gateways' bills (a rerun replaces the day's report).
+    "refunds-daily-reconciliation": {
+        "task": "aftersales.refunds.tasks.daily_reconciliation",
+        "schedule": timedelta(hours=24),
+    },
+    # Does nothing while AFTERSALES_IMAP_HOST is empty.
+    "fetch-inbound-mail": {
+        "task": "aftersales.notifications.tasks.fetch_mail",
+        "schedule": timedelta(seconds=int(os.environ.get("AFTERSALES_IMAP_POLL_SECONDS", "60"))),
+    },
 }
+
+# E-mail. The embedded default prints mail to the console; production sets an SMTP host.
+EMAIL_BACKEND = os.environ.get(
+    "AFTERSALES_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if os.environ.get("AFTERSALES_EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("AFTERSALES_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("AFTERSALES_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("AFTERSALES_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("AFTERSALES_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("AFTERSALES_EMAIL_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("AFTERSALES_FROM_EMAIL", "aftersales <service@aftersales.localhost>")
+# Replies come back to the store's service address (or this one) with a +token naming the case.
+AFTERSALES_SERVICE_ADDRESS = os.environ.get("AFTERSALES_SERVICE_ADDRESS", "service@aftersales.localhost")
+# Links in e-mail and SMS point here.
+AFTERSALES_PUBLIC_URL = os.environ.get("AFTERSALES_PUBLIC_URL", "http://127.0.0.1:8000")
+# The inbound-mail webhook is refused while this is empty.
+AFTERSALES_INBOUND_MAIL_SECRET = os.environ.get("AFTERSALES_INBOUND_MAIL_SECRET", "")
+# More than this many mails from one sender within the window is taken for a loop.
+AFTERSALES_INBOUND_LOOP_LIMIT = 10
+AFTERSALES_INBOUND_LOOP_WINDOW_SECONDS = 600
+AFTERSALES_IMAP_HOST = os.environ.get("AFTERSALES_IMAP_HOST", "")
+AFTERSALES_IMAP_PORT = int(os.environ.get("AFTERSALES_IMAP_PORT", "993"))
+AFTERSALES_IMAP_USER = os.environ.get("AFTERSALES_IMAP_USER", "")
+AFTERSALES_IMAP_PASSWORD = os.environ.get("AFTERSALES_IMAP_PASSWORD", "")
+AFTERSALES_IMAP_SSL = _env_bool("AFTERSALES_IMAP_SSL", True)
+# SMS: "sandbox" keeps messages in memory; "twilio" needs the three credentials below.
+AFTERSALES_SMS_PROVIDER = os.environ.get("AFTERSALES_SMS_PROVIDER", "sandbox")
+AFTERSALES_TWILIO_ACCOUNT_SID = os.environ.get("AFTERSALES_TWILIO_ACCOUNT_SID", "")
+AFTERSALES_TWILIO_AUTH_TOKEN = os.environ.get("AFTERSALES_TWILIO_AUTH_TOKEN", "")
+AFTERSALES_TWILIO_FROM = os.environ.get("AFTERSALES_TWILIO_FROM", "")
+# Webhooks: a short timeout, so a slow endpoint holds a sender only briefly; threads that send a batch.
+AFTERSALES_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("AFTERSALES_WEBHOOK_TIMEOUT_SECONDS", "5"))
+AFTERSALES_DELIVERY_WORKERS = int(os.environ.get("AFTERSALES_DELIVERY_WORKERS", "8"))
 
 LOGGING = {
     "version": 1,

@@ -416,6 +416,19 @@ ACTION_EFFECTS: dict[str, Callable[[Case, Mapping[str, Any]], dict[str, Any]]] =
 }
 
 
+# When the refunds app is installed, money leaves the shop only through its ledger and a payment gateway:
+# a person's `refund` asks it to pay (ledger rows now, the gateway after the commit) and leaves the case
+# in `refunding`; the system moves the case to `refunded` when the gateway confirms. Without it (the
+# cases app alone), `refund` records the amount directly, as before.
+RefundRequester = Callable[[Actor, Case, Mapping[str, Any]], None]
+_refund_requesters: list[RefundRequester] = []
+
+
+def register_refund_requester(requester: RefundRequester) -> None:
+    if requester not in _refund_requesters:
+        _refund_requesters[:] = [requester]
+
+
 def transition_case(
     *,
     actor: Actor,
@@ -456,6 +469,11 @@ def transition_case(
         if transition.needs_platform and not case.store.allows_platform_arbitration:
             raise Conflict("platform_not_available", "this store has no platform to escalate to",
                            details={"status": case.status, "allowed_actions": allowed_actions(case, actor)})
+        if action == Action.REFUND and actor.kind != "system" and _refund_requesters:
+            # Called under this case's row lock, in this transaction: the request and its ledger rows
+            # commit together or not at all.
+            _refund_requesters[0](actor, case, payload)
+            return case
         effect = ACTION_EFFECTS.get(action, _apply_note)
         data = effect(case, payload)
         if transition.outcome:
