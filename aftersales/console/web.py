@@ -104,6 +104,9 @@ def staff_page(view: View) -> View:
             return view(request, actor, *args, **kwargs)
         except DomainError as error:
             return _handle(request, error)
+        finally:
+            # The zone is per thread; the next request on this thread may be for another store.
+            timezone.deactivate()
     return wrapper
 
 
@@ -125,4 +128,7 @@ def buyer_page(view: View) -> View:
             return view(request, actor, *args, **kwargs)
         except DomainError as error:
             return _handle(request, error)
+        finally:
+            # The zone is per thread; the next request on this thread may be for another store.
+            timezone.deactivate()
     return wrapper

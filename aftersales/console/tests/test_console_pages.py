@@ -169,3 +169,16 @@ def test_signed_out_visitor_is_sent_to_sign_in():
     response = Client().get("/console/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/console/"
+
+
+def test_times_are_shown_in_the_stores_zone_and_the_zone_is_not_left_behind(shop):
+    from django.utils import timezone
+
+    store, _agent, client = shop
+    store.timezone = "America/New_York"
+    store.save(update_fields=["timezone"])
+    case = _case(store)
+    Case.objects.filter(pk=case.pk).update(created_at=dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
+    html = client.get("/console/").content.decode()
+    assert "2026-11-20 07:00" in html
+    assert timezone.get_current_timezone_name() == "Asia/Shanghai"
