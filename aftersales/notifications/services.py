@@ -24,7 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from aftersales.core import clock
 from aftersales.core.errors import NotFound, ValidationFailed
@@ -398,28 +399,33 @@ def _record(token: uuid.UUID, outcomes: list[_Outcome], now: dt.datetime) -> Non
     recovered: set[int] = set()
     with transaction.atomic():
         rows = list(Delivery.objects.select_related("endpoint").filter(pk__in=list(by_id), claim=token))
+        sent_ids = []
         for row in rows:
             outcome = by_id[row.pk]
+            if outcome.ok:
+                sent_ids.append(row.pk)
+                if row.endpoint is not None and row.endpoint.failing_since is not None:
+                    recovered.add(row.endpoint.pk)
+                continue
+            # Failures one by one (they are few, and each has its own next attempt); successes below in one
+            # statement, since that is nearly every row of a batch.
             row.attempts += 1
             row.first_attempt_at = row.first_attempt_at or outcome.started_at
             row.claim = None
             row.claimed_until = None
-            if outcome.ok:
-                row.status = DeliveryStatus.SENT
-                row.sent_at = now
-                row.last_error = ""
-                if row.endpoint is not None and row.endpoint.failing_since is not None:
-                    recovered.add(row.endpoint.pk)
+            row.last_error = outcome.error[:2000]
+            if now - row.first_attempt_at >= RETRY_WINDOW:
+                row.status = DeliveryStatus.FAILED
+                if row.endpoint is not None and row.endpoint.failing_since is None:
+                    failing.append(row.endpoint)
             else:
-                row.last_error = outcome.error[:2000]
-                if now - row.first_attempt_at >= RETRY_WINDOW:
-                    row.status = DeliveryStatus.FAILED
-                    if row.endpoint is not None and row.endpoint.failing_since is None:
-                        failing.append(row.endpoint)
-                else:
-                    row.next_attempt_at = now + backoff(row.attempts)
-        Delivery.objects.bulk_update(rows, ["attempts", "first_attempt_at", "claim", "claimed_until", "status",
-                                            "sent_at", "last_error", "next_attempt_at"], batch_size=500)
+                row.next_attempt_at = now + backoff(row.attempts)
+            row.save(update_fields=["attempts", "first_attempt_at", "claim", "claimed_until", "status", "last_error",
+                                    "next_attempt_at"])
+        if sent_ids:
+            Delivery.objects.filter(pk__in=sent_ids, claim=token).update(
+                status=DeliveryStatus.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="", claim=None,
+                claimed_until=None, first_attempt_at=Coalesce(F("first_attempt_at"), Value(now)))
         DeliveryAttempt.objects.bulk_create([
             DeliveryAttempt(store_id=row.store_id, delivery_id=row.pk, attempted_at=by_id[row.pk].started_at,
                             duration_ms=by_id[row.pk].duration_ms, request_headers=by_id[row.pk].request_headers,
