@@ -4,7 +4,7 @@ on every due case through `transition_case` with the system actor, then (3) the 
 once, which must find nothing to do.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/any python benchmarks/sla_sweep.py [--cases 1000000]
-        [--due 10000] [--runs 2] [--keep-db]
+        [--due 10000] [--runs 2] [--broker redis://127.0.0.1:6379/14] [--keep-db]
 
 It works in its own database (aftersales_bench_sla) next to the one DATABASE_URL names, bulk-loaded with
 INSERT ... SELECT generate_series; between runs the acted cases are put back as they were, due again.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 
@@ -110,6 +111,15 @@ def run_once(label: str) -> None:
         cursor = (rows[-1][0], rows[-1][1])
     find_s = time.perf_counter() - started
 
+    dispatch = ""
+    if os.environ.get("CELERY_BROKER_URL"):
+        from aftersales.sla import tasks
+
+        started = time.perf_counter()
+        sent = tasks.sweep()  # called here, not by a worker: it finds, sends the batches and returns
+        dispatch = f"sweep task sent {sent['dispatched']:,} in batches to the broker in {time.perf_counter() - started:.2f} s; "
+        _purge_queue()
+
     started = time.perf_counter()
     result = services.sweep_timeouts(now=now)
     sweep_s = time.perf_counter() - started
@@ -117,10 +127,20 @@ def run_once(label: str) -> None:
     started = time.perf_counter()
     again = services.sweep_timeouts(now=now)
     again_s = time.perf_counter() - started
-    print(f"{label}: find {found:,} due in {find_s:.2f} s; sweep acted on {result.acted:,} "
+    if os.environ.get("CELERY_BROKER_URL"):
+        _purge_queue()  # what the moved cases announced (notifications) went there too
+    print(f"{label}: find {found:,} due in {find_s:.2f} s; {dispatch}sweep acted on {result.acted:,} "
           f"(skipped {result.skipped}, failed {result.failed}) in {sweep_s:.2f} s "
           f"({result.acted / sweep_s if sweep_s else 0:,.0f} cases/s); "
           f"second sweep acted on {again.acted} in {again_s:.2f} s; {machine_load()}")
+
+
+def _purge_queue() -> None:
+    """Drops the batches just sent: no worker consumes this benchmark's broker database."""
+    from aftersales.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
 
 
 def main() -> None:
@@ -129,7 +149,12 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--broker", default="",
+                        help="also time the sweep task sending its batches here, e.g. redis://127.0.0.1:6379/14 "
+                             "(a database no worker reads; its default queue is emptied after)")
     args = parser.parse_args()
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
 
     recreate_database(DB_NAME)
     setup_django(DB_NAME)
