@@ -23,6 +23,7 @@ from aftersales.orders.models import Order
 from .models import GuestCode
 
 logger = logging.getLogger(__name__)
+MAX_CODES_PER_HOUR = 5
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,12 @@ def issue_guest_code(*, order_number: str, contact: str) -> IssuedCode | None:
     if len(candidates) != 1:
         return None
     order = candidates[0]
-    code = f"{secrets.randbelow(1_000_000):06d}"
     now = clock.now()
+    # Five tries a code would mean nothing if codes could be asked for without end.
+    recent = GuestCode.objects.filter(store_id=order.store_id, order=order, created_at__gte=now - dt.timedelta(hours=1))
+    if recent.count() >= MAX_CODES_PER_HOUR:
+        raise Conflict("too_many_codes", "too many codes were asked for this order; try again in an hour")
+    code = f"{secrets.randbelow(1_000_000):06d}"
     guest_code = GuestCode.objects.create(
         store_id=order.store_id, order=order, code_hash=_digest(order.pk, code), created_at=now,
         expires_at=now + _ttl(),

@@ -123,7 +123,7 @@ def guest_start(request: HttpRequest) -> HttpResponse:
             issued = portal_services.issue_guest_code(order_number=request.POST.get("order_number", ""),
                                                       contact=request.POST.get("contact", ""))
         except DomainError as error:
-            messages.error(request, error_text(error))
+            messages.error(request, _guest_error(error))
             return redirect("portal:guest")
         request.session["guest_pending"] = issued.guest_code_id if issued else 0
         # Shown only where no channel delivers codes (the embedded default), so the flow can be tried.
@@ -159,6 +159,7 @@ def _guest_error(error: DomainError) -> str:
         "code_expired": _("The code has expired. Ask for a new one."),
         "code_locked": _("Too many wrong codes. Ask for a new one."),
         "code_invalid": _("The code is no longer valid. Ask for a new one."),
+        "too_many_codes": _("Too many codes were asked for this order. Try again in an hour."),
     }.get(error.code, error_text(error))
 
 

@@ -183,3 +183,13 @@ def test_a_guest_reaches_the_order_and_only_that_order(settings):
     assert response["Location"] == f"/portal/orders/{order.pk}/"
     assert client.get(f"/portal/orders/{order.pk}/").status_code == 200
     assert client.get(f"/portal/orders/{other.pk}/").status_code == 404
+
+
+def test_no_more_than_five_codes_an_hour_for_one_order():
+    order = _guest_order()
+    for _ in range(5):
+        assert portal_services.issue_guest_code(order_number=order.external_id, contact=order.buyer.email) is not None
+    with pytest.raises(DomainError) as caught:
+        portal_services.issue_guest_code(order_number=order.external_id, contact=order.buyer.email)
+    assert caught.value.code == "too_many_codes"
+    assert GuestCode.objects.filter(order=order).count() == 5
