@@ -18,10 +18,15 @@ from ninja.utils import check_csrf
 
 from aftersales.cases.api import router as cases_router
 from aftersales.core.errors import DomainError
+from aftersales.logistics.api import router as logistics_router
+from aftersales.notifications.api import router as notifications_router
 from aftersales.orders.api import router as orders_router
 from aftersales.policies.api import router as policies_router
+from aftersales.repairs.api import router as repairs_router
+from aftersales.sla.api import router as sla_router
 from aftersales.stores.auth import actor_for_token, actor_from_session, bearer_token, has_bearer
 from aftersales.stores.permissions import Actor
+from aftersales.warehouse.api import router as warehouse_router
 
 
 class ActorAuth(AuthBase):
@@ -100,6 +105,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 api.add_router("/v1", cases_router)
 api.add_router("/v1", orders_router)
 api.add_router("/v1/policy", policies_router)
+api.add_router("/v1", sla_router)
+api.add_router("/v1", logistics_router)
+api.add_router("/v1", warehouse_router)
+api.add_router("/v1", repairs_router)
+api.add_router("/v1", notifications_router)
 
 
 def unknown_api_path(request: HttpRequest, rest: str = "") -> HttpResponse:

@@ -1,8 +1,9 @@
 import datetime as dt
 
 from celery.schedules import crontab, schedule
+from django.conf import settings
 
-from aftersales.core.scheduler import Entry, Scheduler, entries_from
+from aftersales.core.scheduler import Entry, Scheduler, entries_from, resolve_task
 
 
 def _scheduler(*entries):
@@ -88,8 +89,13 @@ def test_beat_entries_with_intervals_are_read_and_crontabs_are_skipped():
 def test_the_settings_schedule_resolves_to_registered_tasks():
     scheduler = Scheduler.from_settings()
 
-    assert [entry.task for entry in scheduler.entries] == ["aftersales.core.tasks.purge_idempotency_records"]
-    from aftersales.core.scheduler import resolve_task
+    # Every entry of the schedule becomes an entry of the embedded runner, and each names a real task.
+    assert [entry.task for entry in scheduler.entries] == [
+        spec["task"] for spec in settings.CELERY_BEAT_SCHEDULE.values()
+    ]
+    for entry in scheduler.entries:
+        assert getattr(resolve_task(entry.task), "name", None) == entry.task
     from aftersales.core.tasks import purge_idempotency_records
+
     resolved = resolve_task("aftersales.core.tasks.purge_idempotency_records")
     assert getattr(resolved, "name", None) == purge_idempotency_records.name
