@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "aftersales.logistics",
     "aftersales.warehouse",
     "aftersales.repairs",
+    "aftersales.refunds",
 ]
 
 MIDDLEWARE = [

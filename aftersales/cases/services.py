@@ -473,6 +473,8 @@ def transition_case(
             # Called under this case's row lock, in this transaction: the request and its ledger rows
             # commit together or not at all.
             _refund_requesters[0](actor, case, payload)
+            # The gateway may have confirmed already (a synchronous sandbox): answer with what is stored.
+            case.refresh_from_db()
             return case
         effect = ACTION_EFFECTS.get(action, _apply_note)
         data = effect(case, payload)

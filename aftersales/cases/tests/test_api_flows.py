@@ -26,6 +26,8 @@ def _open(api, order, kind, *, index=0, quantity=1, reason="quality", **extra):
 
 
 OPENED = [("created", "", "submitted"), ("submit", "submitted", "pending_review")]
+# A person's refund asks the refunds ledger to pay; the gateway's confirmation moves the case (by the system).
+PAID = [("refund_requested", "", ""), ("refund_succeeded", "", ""), ("refund", "refunding", "refunded")]
 
 
 def test_return_refund_by_token_from_request_to_closed():
@@ -57,11 +59,11 @@ def test_return_refund_by_token_from_request_to_closed():
         ("mark_received", "return_in_transit", "received"),
         ("start_inspection", "received", "inspecting"),
         ("record_inspection", "inspecting", "refunding"),
-        ("refund", "refunding", "refunded"),
+        *PAID,
         ("close", "refunded", "closed"),
     ]
     entries = {e["event"]: e for e in api.get(f"/cases/{cid}/timeline")}
-    assert entries["refund"]["data"] == {"amount": "99.00"}
+    assert entries["refund"]["data"] == {"amount": "99.00", "rule": "refunds.gateway_confirmed"}
     assert entries["record_inspection"]["data"] == {"notes": "unworn", "grade": "A", "outcome": "passed"}
     assert entries["approve"]["actor_kind"] == "token"
 
@@ -90,7 +92,8 @@ def test_return_refund_by_the_people_of_the_store_signed_in():
     kinds = [(e["event"], e["actor_kind"]) for e in as_agent.get(f"/cases/{cid}/timeline")]
     assert kinds == [("created", "buyer"), ("submit", "system"), ("approve", "staff"), ("ship_return", "buyer"),
                      ("mark_received", "staff"), ("start_inspection", "staff"), ("record_inspection", "staff"),
-                     ("refund", "staff"), ("close", "staff")]
+                     ("refund_requested", "staff"), ("refund_succeeded", "system"), ("refund", "system"),
+                     ("close", "staff")]
 
 
 def test_refund_only_pays_what_was_asked():
@@ -102,7 +105,7 @@ def test_refund_only_pays_what_was_asked():
     assert api.act(cid, "approve")["status"] == "refunding"
     assert api.act(cid, "refund")["refund_amount"] == "50.00"
     assert api.act(cid, "close")["status"] == "closed"
-    assert api.timeline(cid) == [*OPENED, ("approve", "pending_review", "refunding"), ("refund", "refunding", "refunded"),
+    assert api.timeline(cid) == [*OPENED, ("approve", "pending_review", "refunding"), *PAID,
                                  ("close", "refunded", "closed")]
 
 
@@ -224,7 +227,7 @@ def test_counter_offer_accepted_by_the_buyer_refunds_the_offer():
         *OPENED,
         ("counter_offer", "pending_review", "negotiating"),
         ("accept_offer", "negotiating", "refunding"),
-        ("refund", "refunding", "refunded"),
+        *PAID,
         ("close", "refunded", "closed"),
     ]
 
@@ -265,7 +268,9 @@ def test_buyer_escalates_a_rejection_and_the_platform_arbiter_decides():
         ("reject", "pending_review", "rejected", "token"),
         ("escalate", "rejected", "in_arbitration", "buyer"),
         ("arbitrate", "in_arbitration", "refunding", "arbiter"),
-        ("refund", "refunding", "refunded", "token"),
+        ("refund_requested", "", "", "token"),
+        ("refund_succeeded", "", "", "system"),
+        ("refund", "refunding", "refunded", "system"),
     ]
     assert entries[4]["data"] == {"note": "photos show the defect", "outcome": "refund"}
 

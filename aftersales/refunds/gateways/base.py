@@ -1,0 +1,84 @@
+"""The port every payment gateway implements.
+
+Real providers share a shape: a refund is requested with a key the merchant chooses (Alipay
+`out_request_no`, WeChat Pay `out_refund_no`, Stripe's `Idempotency-Key`), the provider pays a key at
+most once, answers "accepted" at once and confirms later by a signed callback, can be asked for the
+status of a key, and publishes a daily bill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """The gateway refused the request outright (bad account, closed payment): the attempt failed."""
+
+
+class GatewayTimeout(Exception):
+    """No answer in time: the refund may or may not have been made. Never resend without asking."""
+
+
+@dataclass(frozen=True)
+class RefundOrder:
+    store_id: int
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    payment_reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    # "pending" (confirmation will come by callback), "succeeded" or "failed".
+    status: str
+    reference: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GatewayRecord:
+    """One refund as the gateway sees it (a status answer or a bill row)."""
+
+    idempotency_key: str
+    reference: str
+    amount: Decimal
+    status: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    idempotency_key: str
+    reference: str
+    status: str  # "succeeded" or "failed"
+    amount: Decimal
+    error: str = ""
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def submit_refund(self, order: RefundOrder) -> SubmitResult:
+        """Ask for a refund. Raises GatewayTimeout when the outcome is unknown, GatewayError on refusal."""
+        ...
+
+    def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        """What the gateway knows of this key; None when it never received it."""
+        ...
+
+    def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
+        """Check the signature and read the event; raises InvalidSignature when it does not verify."""
+        ...
+
+    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
+        """The gateway's bill for one day (UTC), for reconciliation."""
+        ...
+
+
+class InvalidSignature(Exception):
+    pass

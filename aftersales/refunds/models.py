@@ -1,0 +1,200 @@
+"""The refund ledger: what was asked to be paid back, to which payment method, and what the gateway did.
+
+One `Refund` is one step of paying a case back (a case may be refunded in several steps). Its
+`RefundItem`s are the ledger rows: one per case line and per original payment method, each with its
+own status and gateway reference. Each time an item is sent to a gateway a `RefundAttempt` is written
+first, with an idempotency key of its own, so a retry after a timeout can ask the gateway what became
+of that exact attempt before sending anything again.
+
+`LineRefundTotal` is the running total of everything committed to be refunded on one order line,
+across all cases; its CHECK constraint is the last line of defence against paying a line twice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from aftersales.core.models import StoreScopedModel
+
+ZERO = Decimal("0")
+
+
+class RefundStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", _("Waiting for finance approval")
+    REQUESTED = "requested", _("Requested")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class ItemStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class AttemptStatus(models.TextChoices):
+    # Written before the gateway is called: if the process dies or the call times out, the attempt
+    # stays here and the next retry asks the gateway by its key what happened.
+    SENDING = "sending", _("Sending")
+    ACCEPTED = "accepted", _("Accepted by the gateway")
+    UNKNOWN = "unknown", _("Unknown (timeout)")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+    @classmethod
+    def final(cls) -> tuple[str, str]:
+        return (cls.SUCCEEDED, cls.FAILED)
+
+
+class RefundSettings(StoreScopedModel):
+    """Per-store refund configuration."""
+
+    store = models.OneToOneField("stores.Store", on_delete=models.CASCADE, related_name="refund_settings")
+    # A refund step above this amount waits for a finance user's approval; null means never.
+    approval_threshold = models.DecimalField(_("finance approval above"), max_digits=12, decimal_places=2,
+                                             null=True, blank=True, default=Decimal("5000.00"))
+    gateway = models.CharField(_("payment gateway"), max_length=20, default="sandbox")
+
+
+class Refund(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="refunds")
+    number = models.PositiveSmallIntegerField(_("step"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    status = models.CharField(_("status"), max_length=20, choices=RefundStatus.choices)
+    to_store_credit = models.BooleanField(_("as store credit"), default=False)
+    # True when this step completes the case: the case moves to refunded once every final step's items
+    # succeeded; a step with final=False leaves room for more steps.
+    final = models.BooleanField(default=True)
+    # When the buyer must have the money back by (from the policy decision); null when no rule sets one.
+    due_at = models.DateTimeField(_("due by"), null=True, blank=True)
+    due_rule = models.CharField(max_length=80, blank=True)
+    split_basis = models.CharField(max_length=20)  # "decision" or "pro_rata"
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField()
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "number"], name="refund_unique_step"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["store", "status"], name="refund_store_status")]
+
+
+class RefundItem(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="items")
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="+")
+    payment = models.ForeignKey("orders.Payment", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    method = models.CharField(_("method"), max_length=20)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    status = models.CharField(_("status"), max_length=12, choices=ItemStatus.choices, default=ItemStatus.REQUESTED)
+    gateway = models.CharField(max_length=20)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refunditem_amount_positive")]
+        indexes = [models.Index(fields=["store", "status"], name="refunditem_store_status")]
+
+
+class RefundAttempt(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.ForeignKey(RefundItem, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    # Sent to the gateway as its out_refund_no / Idempotency-Key: the gateway pays one key at most once.
+    idempotency_key = models.CharField(max_length=64)
+    gateway = models.CharField(max_length=20)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="refundattempt_unique_key"),
+            models.UniqueConstraint(fields=["item", "number"], name="refundattempt_unique_number"),
+        ]
+        indexes = [models.Index(fields=["store", "status"], name="refundattempt_store_status")]
+
+
+class LineRefundTotal(StoreScopedModel):
+    """Everything committed to be refunded on one order line (requested, processing or paid), over all
+    cases and steps. Updated only under its row lock; the CHECK makes an over-refund fail in the
+    database itself, on SQLite as on PostgreSQL, whatever code path tried it."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    order_line = models.OneToOneField("orders.OrderLine", on_delete=models.PROTECT, related_name="+")
+    paid = models.DecimalField(max_digits=12, decimal_places=2)
+    committed = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(committed__lte=models.F("paid")),
+                                   name="linerefundtotal_not_above_paid"),
+            models.CheckConstraint(condition=models.Q(committed__gte=0), name="linerefundtotal_not_negative"),
+        ]
+
+
+class StoreCreditConsent(StoreScopedModel):
+    """The buyer's own, explicit agreement to take store credit instead of money on one case. Only the
+    buyer can give it: money back to the original payment method is the default the law requires."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    case = models.OneToOneField("cases.Case", on_delete=models.CASCADE, related_name="+")
+    buyer = models.ForeignKey("stores.Buyer", on_delete=models.CASCADE, related_name="+")
+    given_at = models.DateTimeField()
+    wording = models.TextField()
+
+
+class StoreCreditEntry(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    buyer = models.ForeignKey("stores.Buyer", on_delete=models.CASCADE, related_name="+")
+    item = models.OneToOneField(RefundItem, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField()
+
+
+class SandboxGatewayRefund(models.Model):
+    """The sandbox gateway's own books (what a real provider keeps on its side), used by the sandbox to
+    answer status queries and bills, and by the reconciliation to compare against the ledger."""
+
+    store_id = models.IntegerField()
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    payment_reference = models.CharField(max_length=100, blank=True)
+    reference = models.CharField(max_length=100, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12)  # pending, succeeded, failed
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    # Callbacks the sandbox still owes the merchant, and when the next one goes out: real providers
+    # confirm late and sometimes more than once.
+    callbacks_pending = models.PositiveSmallIntegerField(default=0)
+    callback_at = models.DateTimeField(null=True, blank=True)
+
+
+class ReconciliationReport(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    gateway = models.CharField(max_length=20)
+    created_at = models.DateTimeField()
+    matched = models.PositiveIntegerField(default=0)
+    mismatches = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "day", "gateway"], name="reconciliation_unique_day")]

@@ -1,0 +1,82 @@
+"""The shapes of the refunds API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT, StrictSchema
+
+__all__ = ["ERROR_RESPONSES", "IDEMPOTENT", "ConsentIn", "ReconcileIn", "RefundIn", "RefundOut", "ReportOut"]
+
+
+class RefundIn(StrictSchema):
+    # Omitted: what was agreed for the case (offer, request or decision), less what was already refunded.
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
+    to_store_credit: bool = False
+    # False leaves the case refunding for a further step (a refund in several steps).
+    final: bool = True
+
+
+class ConsentIn(StrictSchema):
+    wording: str = Field(min_length=1, max_length=2000)
+
+
+class ReconcileIn(StrictSchema):
+    day: dt.date
+
+
+class AttemptOut(Schema):
+    number: int
+    idempotency_key: str
+    status: str
+    gateway_reference: str
+    error: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class ItemOut(Schema):
+    id: int
+    order_line_id: int
+    method: str
+    amount: Decimal
+    status: str
+    gateway: str
+    gateway_reference: str
+    failure_reason: str
+    succeeded_at: dt.datetime | None
+    attempts: list[AttemptOut]
+
+
+class RefundOut(Schema):
+    id: int
+    case_id: int
+    number: int
+    amount: Decimal
+    currency: str
+    status: str
+    to_store_credit: bool
+    final: bool
+    split_basis: str
+    due_at: dt.datetime | None
+    due_rule: str
+    overdue: bool
+    requested_by: str
+    requested_at: dt.datetime
+    approved_by: str
+    approved_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    items: list[ItemOut]
+
+
+class ReportOut(Schema):
+    day: dt.date
+    gateway: str
+    created_at: dt.datetime
+    matched: int
+    mismatches: list[dict[str, Any]]

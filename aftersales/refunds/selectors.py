@@ -1,0 +1,39 @@
+"""Tenant-scoped reads of the refund ledger."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from aftersales.cases import selectors as case_selectors
+from aftersales.core.errors import NotFound
+from aftersales.stores import permissions as perm
+from aftersales.stores.permissions import Actor
+
+from .models import ReconciliationReport, Refund, RefundItem
+
+
+def _refunds(actor: Actor) -> QuerySet[Refund]:
+    actor.require(perm.CASE_READ)
+    items = RefundItem.objects.order_by("id").prefetch_related("attempts")
+    query = Refund.objects.filter(store_id=actor.store_id).prefetch_related(Prefetch("items", queryset=items))
+    if actor.is_buyer:
+        assert actor.buyer_id is not None
+        query = query.filter(case__buyer_id=actor.buyer_id)
+    return query
+
+
+def refunds_of_case(actor: Actor, case_id: int) -> list[Refund]:
+    case = case_selectors.get_case(actor, case_id)  # 404 for another store's or another buyer's case
+    return list(_refunds(actor).filter(case_id=case.pk).order_by("number"))
+
+
+def get_refund(actor: Actor, refund_id: int) -> Refund:
+    found = _refunds(actor).filter(pk=refund_id).first()
+    if found is None:
+        raise NotFound("refund")
+    return found
+
+
+def reconciliation_reports(actor: Actor, limit: int = 30) -> list[ReconciliationReport]:
+    actor.require(perm.CASE_REFUND)
+    return list(ReconciliationReport.objects.filter(store_id=actor.store_id).order_by("-day", "gateway")[:limit])

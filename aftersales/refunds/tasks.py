@@ -1,0 +1,60 @@
+"""Background work of the refunds app. Every task is safe to run twice or to be lost: the sweep
+catches up whatever a lost task left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+
+from aftersales.core import clock
+
+from . import services
+from .gateways import sandbox
+from .models import RefundAttempt
+
+# An attempt younger than this may still be in the hands of the worker that sent it.
+STALE_AFTER = dt.timedelta(minutes=2)
+
+
+@shared_task(name="aftersales.refunds.tasks.process_refund")
+def process_refund(refund_id: int) -> None:
+    services.process_refund(refund_id=refund_id)
+
+
+@shared_task(name="aftersales.refunds.tasks.deliver_sandbox_callbacks")
+def deliver_sandbox_callbacks(now: str | None = None) -> int:
+    """Plays the sandbox gateway's side: posts the callbacks it owes (through the same handler as the
+    HTTP endpoint). Returns how many were delivered, duplicates included."""
+    moment = dt.datetime.fromisoformat(now) if now else None
+    delivered = 0
+    for body, headers in sandbox.due_callbacks(now=moment):
+        services.handle_callback(gateway_name="sandbox", body=body, headers=headers)
+        delivered += 1
+    return delivered
+
+
+@shared_task(name="aftersales.refunds.tasks.sweep")
+def sweep(now: str | None = None) -> int:
+    """Asks the gateway about attempts left open, sends approved items whose kick was lost, and delivers
+    the sandbox's due callbacks."""
+    moment = dt.datetime.fromisoformat(now) if now else clock.now()
+    seen = services.resolve_stale(older_than=moment - STALE_AFTER)
+    deliver_sandbox_callbacks(moment.isoformat())
+    return seen
+
+
+@shared_task(name="aftersales.refunds.tasks.daily_reconciliation")
+def daily_reconciliation(day: str | None = None) -> int:
+    """Reconciles yesterday (UTC) for every store that sent refunds that day. Returns the number of reports."""
+    target = dt.date.fromisoformat(day) if day else clock.now().date() - dt.timedelta(days=1)
+    start = dt.datetime.combine(target, dt.time.min, tzinfo=dt.UTC)
+    pairs = (RefundAttempt.objects.filter(created_at__gte=start, created_at__lt=start + dt.timedelta(days=1))
+             .values_list("store_id", "gateway").distinct())
+    count = 0
+    for store_id, gateway in sorted(set(pairs)):
+        if gateway == services.INTERNAL:
+            continue
+        services.reconcile(store_id=store_id, day=target, gateway_name=gateway)
+        count += 1
+    return count
