@@ -52,6 +52,13 @@ def error_text(error: DomainError) -> str:
         "platform_not_available": _("This store has no platform to escalate to."),
         "outcome_required": _("Choose an outcome."),
         "store_required": _("You belong to several stores: choose one."),
+        "no_return_address": _("The shop has not set a return address yet; please contact the shop."),
+        "return_method_not_offered": _("The shop does not offer this way of sending goods back."),
+        "invalid_drop_off_point": _("Choose a drop-off point."),
+        "tracking_number_in_use": _("This tracking number is already used for another parcel."),
+        "already_shipped": _("A return parcel is already on its way for this request."),
+        "unknown_carrier": _("Choose a carrier from the list."),
+        "invalid_window": _("The pickup window must be in the future and at most 12 hours long."),
     }
     return known.get(error.code, error.message)
 

@@ -6,6 +6,7 @@ one-time code sees that one order. Both act through the case services as a buyer
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -27,6 +29,9 @@ from aftersales.console.views import attachment_response
 from aftersales.console.web import GUEST_SESSION_KEY, buyer_page, error_text, guest_order_id, store_of
 from aftersales.core import clock
 from aftersales.core.errors import DomainError, NotFound, ValidationFailed
+from aftersales.logistics import carriers
+from aftersales.logistics import selectors as logistics_selectors
+from aftersales.logistics import services as logistics_services
 from aftersales.orders import selectors as order_selectors
 from aftersales.orders.models import Order, OrderLine
 from aftersales.policies import services as policy_services
@@ -299,10 +304,13 @@ def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     steps = [{"status": s, "state": "done" if i < position else "now" if i == position else "todo"}
              for i, s in enumerate(path)]
     currency = case.order.currency if case.order else case.store.currency
+    actions = services.allowed_actions(case, actor)
     return render(request, "portal/case.html", {
+        **_return_panel(actor, case, actions),
         "case": case, "steps": steps, "on_path": position >= 0, "now_words": _now_in_words(case.status),
         "buyer_must_act": case.status in Status.WAITING_ON_BUYER,
-        "actions": services.allowed_actions(case, actor),
+        # Sending the goods back has its own panel (return methods); the rest are plain steps.
+        "actions": [a for a in actions if a["action"] != "ship_return"],
         "case_lines": list(case.lines.filter(store_id=case.store_id).select_related("order_line").order_by("pk")),
         "timeline": list(selectors.case_timeline(actor, case)),
         "conversation": list(selectors.case_messages(actor, case)),
@@ -311,6 +319,57 @@ def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
         "can_rate": case.status in FINISHED_FOR_RATING and case.rating is None,
         "max_bytes": settings.AFTERSALES_MAX_ATTACHMENT_BYTES,
     })
+
+
+def _return_panel(actor: Actor, case: Case, actions: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the goods can come back: the store's methods, its return address, carriers and drop-off points."""
+    if not any(a["action"] == "ship_return" for a in actions):
+        return {"return_panel": False}
+    try:
+        address = logistics_services.return_address_for(actor=actor, case_id=case.pk)
+    except DomainError:
+        address = None
+    return {
+        "return_panel": True, "return_address": address,
+        "return_methods": logistics_services.settings_for(case.store_id).return_methods,
+        "carriers": sorted((code, fmt.name_zh) for code, fmt in carriers.CARRIERS.items()),
+        "drop_off_points": list(logistics_selectors.drop_off_points(actor)),
+    }
+
+
+@require_POST
+@buyer_page
+def case_return(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
+    """Self-ship or drop-off with a tracking number, or a pickup (上门取件) booked for a time window."""
+    case = _case_for(actor, case_id)
+    method = request.POST.get("method", "self_ship")
+    try:
+        if method == "pickup":
+            day = dt.date.fromisoformat(request.POST.get("pickup_date", ""))
+            start = dt.time.fromisoformat(request.POST.get("pickup_start", ""))
+            end = dt.time.fromisoformat(request.POST.get("pickup_end", ""))
+            zone = timezone.get_current_timezone()
+            logistics_services.book_pickup(
+                actor=actor, case_id=case.pk, carrier=request.POST.get("carrier", ""),
+                address=request.POST.get("address", ""), contact_name=request.POST.get("contact_name", ""),
+                contact_phone=request.POST.get("contact_phone", ""),
+                window_start=dt.datetime.combine(day, start, tzinfo=zone),
+                window_end=dt.datetime.combine(day, end, tzinfo=zone),
+            )
+            messages.success(request, _("The pickup is booked."))
+        else:
+            point = request.POST.get("drop_off_point_id", "")
+            logistics_services.ship_return(
+                actor=actor, case_id=case.pk, carrier=request.POST.get("carrier", ""),
+                tracking_number=request.POST.get("tracking_number", ""), method=method,
+                drop_off_point_id=int(point) if point.isdigit() else None,
+            )
+            messages.success(request, _("Thank you, the return is on its way."))
+    except ValueError:
+        messages.error(request, _("Give the pickup day and the start and end of the time window."))
+    except DomainError as error:
+        messages.error(request, error_text(error))
+    return redirect("portal:case", case_id=case.pk)
 
 
 @require_POST

@@ -14,6 +14,7 @@ from PIL import Image
 from aftersales.cases import services
 from aftersales.cases.models import Case
 from aftersales.cases.services import LineRequest, install_default_reason_codes
+from aftersales.logistics import services as logistics_services
 from aftersales.testing.factories import actor_for_user, buyer_of, make_buyer, make_order, make_staff, make_store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,6 +89,9 @@ def _status(case_id: int) -> str:
 def test_a_buyer_files_a_return_with_a_photo_and_follows_it_to_the_refund(browser, live_server, tmp_path):
     store, buyer, order = _shop()
     shop_side = actor_for_user(make_staff(store, "supervisor"), store)
+    logistics_services.create_warehouse(actor=actor_for_user(make_staff(store, "admin"), store), code="main",
+                                        name="Main warehouse", contact_name="Wang", phone="021-55550000",
+                                        province="上海市", city="上海市", address="浦东新区 1 号", is_default=True)
     page = _page(browser, locale="en-US", mobile=True)
     sign_in(page, live_server.url, buyer.user.username)
     page.click(f"text=Order {order.external_id}")
@@ -108,8 +112,9 @@ def test_a_buyer_files_a_return_with_a_photo_and_follows_it_to_the_refund(browse
 
     services.transition_case(actor=shop_side, case_id=case.pk, action="approve")
     page.reload()
-    page.fill("#ship_return-carrier", "SF")
-    page.fill("#ship_return-tracking", "SF1234567890")
+    assert "浦东新区 1 号" in page.locator(".return-panel").inner_text()
+    page.select_option("#ship_return-carrier", "SF")
+    page.fill("#ship_return-tracking", "SF1234567890123")
     page.click("button:has-text('I have shipped the goods')")
     page.wait_for_selector("text=Return on its way")
     assert _status(case.pk) == "return_in_transit"

@@ -193,3 +193,25 @@ def test_no_more_than_five_codes_an_hour_for_one_order():
         portal_services.issue_guest_code(order_number=order.external_id, contact=order.buyer.email)
     assert caught.value.code == "too_many_codes"
     assert GuestCode.objects.filter(order=order).count() == 5
+
+
+def test_sending_the_goods_back_records_the_parcel_and_moves_the_case(buyer_client):
+    from aftersales.logistics import services as logistics_services
+    from aftersales.logistics.models import CaseShipment
+    from aftersales.testing.factories import staff
+
+    store, buyer, order, client = buyer_client
+    logistics_services.create_warehouse(actor=staff(store, "admin"), code="main", name="主仓", contact_name="王",
+                                        phone="021-55550000", province="上海市", city="上海市", address="1 号",
+                                        is_default=True)
+    line = order.lines.order_by("line_no")[0]
+    case = services.create_case(actor=buyer_of(buyer), kind="return_refund", order_id=order.pk,
+                                lines=[LineRequest(line.pk, 1)], reason_code="quality")
+    services.transition_case(actor=staff(store), case_id=case.pk, action="approve")
+    assert "上海市上海市1 号" in client.get(f"/portal/cases/{case.pk}/").content.decode()
+    client.post(f"/portal/cases/{case.pk}/return/",
+                {"method": "self_ship", "carrier": "SF", "tracking_number": "SF1234567890123"})
+    case.refresh_from_db()
+    assert (case.status, case.return_tracking_number) == ("return_in_transit", "SF1234567890123")
+    assert list(CaseShipment.objects.filter(case=case).values_list("method", "tracking_number")) == [
+        ("self_ship", "SF1234567890123")]
