@@ -213,6 +213,9 @@ def test_screenshots_of_the_main_pages(browser, live_server, tmp_path):
     lead = make_staff(store, "supervisor", username="lead-wang")
     agent = make_staff(store, "agent", username="agent-li")
     shop_side = actor_for_user(lead, store)
+    logistics_services.create_warehouse(actor=actor_for_user(make_staff(store, "admin"), store), code="main",
+                                        name="华东仓", contact_name="王师傅", phone="021-55550000",
+                                        province="上海市", city="上海市", address="浦东新区川沙路 1 号", is_default=True)
     cases = []
     for index in range(8):
         other = make_order(store, make_buyer(store), signed_at=signed)
