@@ -57,7 +57,7 @@ def test_the_error_shape_is_a_schema(spec):
 def test_every_case_route_documents_the_error_shape_for_each_failure(spec):
     case_operations = [(path, method, operation) for path, item in spec["paths"].items()
                        if path.startswith("/api/v1/cases") for method, operation in item.items()]
-    assert len(case_operations) == 12
+    assert len(case_operations) >= 12  # the case routes, and those other apps hang under a case
     for path, method, operation in case_operations:
         for status in ("401", "403", "404", "409", "422"):
             content = operation["responses"][status]["content"]["application/json"]
@@ -67,7 +67,7 @@ def test_every_case_route_documents_the_error_shape_for_each_failure(spec):
 def test_every_case_write_documents_the_idempotency_key(spec):
     posts = [(path, item["post"]) for path, item in spec["paths"].items()
              if path.startswith("/api/v1/cases") and "post" in item]
-    assert len(posts) == 7
+    assert len(posts) >= 7
     for path, operation in posts:
         header = _parameter(operation, "Idempotency-Key")
         assert (header["in"], header["required"]) == ("header", False), path
