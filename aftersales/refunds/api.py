@@ -61,6 +61,19 @@ def consent(request: HttpRequest, case_id: int, body: ConsentIn) -> Status[dict[
     return Status(201, {"case_id": given.case_id, "given_at": given.given_at.isoformat(), "wording": given.wording})
 
 
+# Before /refunds/{refund_id}, so that "reconciliation" is never read as a refund id.
+@router.get("/refunds/reconciliation/reports", response={200: list[ReportOut], **ERROR_RESPONSES},
+            summary="Daily reconciliation reports, newest first")
+def reports(request: HttpRequest) -> list[Any]:
+    return selectors.reconciliation_reports(_actor(request))
+
+
+@router.post("/refunds/reconciliation", response={200: ReportOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
+             summary="Reconcile one day now (the daily task does it for yesterday)")
+def reconcile(request: HttpRequest, body: ReconcileIn) -> Any:
+    return services.run_reconciliation(actor=_actor(request), day=body.day)
+
+
 @router.get("/refunds/{refund_id}", response={200: RefundOut, **ERROR_RESPONSES})
 def get_refund(request: HttpRequest, refund_id: int) -> dict[str, Any]:
     return _out(selectors.get_refund(_actor(request), refund_id))
@@ -94,15 +107,3 @@ def callback(request: HttpRequest, gateway: str) -> dict[str, Any]:
     headers = {k: v for k, v in request.headers.items()}
     changed = services.handle_callback(gateway_name=gateway, body=request.body, headers=headers)
     return {"ok": True, "changed": changed}
-
-
-@router.get("/refunds/reconciliation/reports", response={200: list[ReportOut], **ERROR_RESPONSES},
-            summary="Daily reconciliation reports, newest first")
-def reports(request: HttpRequest) -> list[Any]:
-    return selectors.reconciliation_reports(_actor(request))
-
-
-@router.post("/refunds/reconciliation", response={200: ReportOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
-             summary="Reconcile one day now (the daily task does it for yesterday)")
-def reconcile(request: HttpRequest, body: ReconcileIn) -> Any:
-    return services.run_reconciliation(actor=_actor(request), day=body.day)

@@ -380,7 +380,7 @@ def _lock_item(item_id: int) -> tuple[Case, RefundItem] | None:
         return None
     # Always the case first, then the ledger rows: the same order as request_refund, so no deadlock.
     case = Case.objects.select_for_update().get(pk=case_id)
-    item = RefundItem.objects.select_for_update().select_related("refund", "payment").get(pk=item_id)
+    item = RefundItem.objects.select_for_update(of=("self",)).select_related("refund", "payment").get(pk=item_id)
     return case, item
 
 

@@ -1,0 +1,83 @@
+"""Racing requests on PostgreSQL: the proofs that a refund is paid once however many ask at once."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+
+from aftersales.cases import services as case_services
+from aftersales.cases.models import Case
+from aftersales.core.errors import DomainError
+from aftersales.refunds import services
+from aftersales.refunds.models import LineRefundTotal, Refund, RefundItem, SandboxGatewayRefund
+from aftersales.testing import factories as f
+
+from .helpers import refunding_case
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql",
+                       reason="needs PostgreSQL: SQLite has one writer at a time and ignores SELECT ... FOR UPDATE, "
+                              "so it cannot show transactions racing for the row locks"),
+    pytest.mark.django_db(transaction=True),
+]
+
+RACERS = 32
+
+
+def _race(work) -> list[Any]:
+    barrier = threading.Barrier(RACERS)
+    results: list[Any] = [None] * RACERS
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except DomainError as exc:
+            results[index] = exc.code
+        except Exception as exc:  # anything else fails the test with its name, instead of vanishing in a thread
+            results[index] = repr(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_32_simultaneous_refund_requests_for_one_case_pay_exactly_once():
+    store = f.make_store()
+    case = refunding_case(store)
+    people = [f.staff(store, "finance") for _ in range(RACERS)]
+
+    results = _race(lambda i: case_services.transition_case(actor=people[i], case_id=case.pk, action="refund").status)
+
+    refused = [r for r in results if r != "refunded"]
+    assert (results.count("refunded"), len(refused)) == (1, RACERS - 1)
+    # Those that came after the payment find the case refunded; any that came between find it requested.
+    assert set(refused) <= {"action_not_allowed", "refund_already_requested"}
+    assert (Refund.objects.count(), RefundItem.objects.count()) == (1, 1)
+    assert list(SandboxGatewayRefund.objects.values_list("amount", "status")) == [(Decimal("99.00"), "succeeded")]
+    assert LineRefundTotal.objects.get().committed == Decimal("99.00")
+    assert Case.objects.values_list("status", "refund_amount").get(pk=case.pk) == ("refunded", Decimal("99.00"))
+
+
+def test_32_simultaneous_partial_requests_never_pass_what_was_paid():
+    store = f.make_store()
+    case = refunding_case(store)
+    people = [f.staff(store, "finance") for _ in range(RACERS)]
+
+    # Each asks for 10.00 as a non-final step: only nine fit in the 99.00 paid for the line.
+    results = _race(lambda i: services.request_refund(actor=people[i], case_id=case.pk, amount=Decimal("10.00"),
+                                                      final=False).amount)
+
+    assert results.count(Decimal("10.00")) == 9
+    assert results.count("amount_exceeds_paid") == RACERS - 9
+    assert LineRefundTotal.objects.get().committed == Decimal("90.00")
+    assert SandboxGatewayRefund.objects.filter(status="succeeded").count() == 9
