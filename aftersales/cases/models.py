@@ -104,6 +104,8 @@ class Case(StoreScopedModel):
             models.Index(fields=["store", "buyer", "-created_at", "-id"], name="case_store_buyer"),
             models.Index(fields=["store", "order", "-created_at", "-id"], name="case_store_order"),
             models.Index(fields=["deadline_at"], name="case_deadline", condition=models.Q(deadline_at__isnull=False)),
+            # The supervisor's workload: open cases per agent with their next deadline.
+            models.Index(fields=["store", "status", "assignee", "deadline_at"], name="case_store_workload"),
         ]
 
     def __str__(self) -> str:
