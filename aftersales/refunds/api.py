@@ -61,6 +61,12 @@ def consent(request: HttpRequest, case_id: int, body: ConsentIn) -> Status[dict[
     return Status(201, {"case_id": given.case_id, "given_at": given.given_at.isoformat(), "wording": given.wording})
 
 
+@router.get("/refunds/overdue", response={200: list[RefundOut], **ERROR_RESPONSES},
+            summary="Unpaid refund steps past their due date, most overdue first")
+def overdue(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_out(r) for r in selectors.overdue_refunds(_actor(request))]
+
+
 # Before /refunds/{refund_id}, so that "reconciliation" is never read as a refund id.
 @router.get("/refunds/reconciliation/reports", response={200: list[ReportOut], **ERROR_RESPONSES},
             summary="Daily reconciliation reports, newest first")

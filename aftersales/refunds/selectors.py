@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from aftersales.cases import selectors as case_selectors
+from aftersales.core import clock
 from aftersales.core.errors import NotFound
 from aftersales.stores import permissions as perm
 from aftersales.stores.permissions import Actor
 
-from .models import ReconciliationReport, Refund, RefundItem
+from .models import ReconciliationReport, Refund, RefundItem, RefundStatus
 
 
 def _refunds(actor: Actor) -> QuerySet[Refund]:
@@ -37,3 +38,11 @@ def get_refund(actor: Actor, refund_id: int) -> Refund:
 def reconciliation_reports(actor: Actor, limit: int = 30) -> list[ReconciliationReport]:
     actor.require(perm.CASE_REFUND)
     return list(ReconciliationReport.objects.filter(store_id=actor.store_id).order_by("-day", "gateway")[:limit])
+
+
+def overdue_refunds(actor: Actor, limit: int = 200) -> list[Refund]:
+    """Refund steps past the date the decision set and not yet paid, the most overdue first: what
+    finance chases before the buyer has to."""
+    actor.require(perm.CASE_REFUND)
+    return list(_refunds(actor).filter(due_at__lt=clock.now()).exclude(status=RefundStatus.SUCCEEDED)
+                .order_by("due_at", "id")[:limit])

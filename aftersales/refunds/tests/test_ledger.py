@@ -7,13 +7,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 
 from aftersales.cases import services as case_services
 from aftersales.cases.models import Case, TimelineEntry
 from aftersales.core import clock
 from aftersales.core.errors import Conflict, PermissionDenied, ValidationFailed
-from aftersales.refunds import services, tasks
+from aftersales.refunds import selectors, services, tasks
 from aftersales.refunds.gateways import sandbox
 from aftersales.refunds.models import (
     LineRefundTotal,
@@ -83,18 +84,17 @@ def test_the_split_follows_the_decision_over_lines_and_payment_methods(deferred)
     # The order (2 × 99.00 + 2999.00 = 3197.00) paid by Alipay 2997.00 and a 200.00 coupon; one T-shirt
     # and the phone come back.
     case = refunding_case(store, lines=(0, 1), payments=[("alipay", "2997.00"), ("coupon", "200.00")])
-    split = case.decision["refund"]["split"]
+    assert case.decision["refund"]["split"] == [{"method": "alipay", "amount": "2904.19", "in_kind": False},
+                                                {"method": "coupon", "amount": "193.81", "in_kind": True}]
 
     refund = services.request_refund(actor=f.staff(store, "finance"), case_id=case.pk)
 
-    assert sum(Decimal(p["amount"]) for p in split) == refund.amount == Decimal("3098.00")
-    items = _items(refund)
-    assert sum(amount for _, _, amount, _ in items) == Decimal("3098.00")
-    by_line: dict[int, Decimal] = {}
-    for line_no, _, amount, _ in items:
-        by_line[line_no] = by_line.get(line_no, Decimal("0")) + amount
-    assert by_line == {1: Decimal("99.00"), 2: Decimal("2999.00")}
-    assert {method for _, method, _, _ in items} == {p["method"] for p in split}
+    # Each line in proportion to the decision's split; per method the rows add up to the decision's amounts
+    # (92.81 + 2811.38 = 2904.19 and 6.19 + 187.62 = 193.81), per line to what was paid for it.
+    assert (refund.amount, refund.split_basis) == (Decimal("3098.00"), "decision")
+    assert _items(refund) == [(1, "alipay", Decimal("92.81"), "requested"), (1, "coupon", Decimal("6.19"), "requested"),
+                              (2, "alipay", Decimal("2811.38"), "requested"),
+                              (2, "coupon", Decimal("187.62"), "requested")]
 
 
 def test_a_negotiated_amount_is_split_pro_rata_over_the_payments(deferred):
@@ -439,6 +439,21 @@ def test_the_refund_is_due_the_number_of_days_the_decision_gives(deferred):
     assert days == 7
     assert refund.due_at == received + dt.timedelta(days=days)
     assert refund.due_rule == case.decision["deadlines"]["refund_due_rule"]["rule_id"]
+
+
+def test_an_unpaid_refund_past_its_due_date_is_listed_as_overdue(deferred):
+    store = f.make_store()
+    case = refunding_case(store)
+    finance = f.staff(store, "finance")
+    refund = services.request_refund(actor=finance, case_id=case.pk)
+    assert refund.due_at is not None
+
+    with time_machine.travel(refund.due_at + dt.timedelta(minutes=1)):
+        late = [r.pk for r in selectors.overdue_refunds(finance)]
+    with time_machine.travel(refund.due_at - dt.timedelta(minutes=1)):
+        early = [r.pk for r in selectors.overdue_refunds(finance)]
+
+    assert (late, early) == ([refund.pk], [])
 
 
 # --- reconciliation ------------------------------------------------------------------------------------
