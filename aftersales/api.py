@@ -22,6 +22,7 @@ from aftersales.logistics.api import router as logistics_router
 from aftersales.notifications.api import router as notifications_router
 from aftersales.orders.api import router as orders_router
 from aftersales.policies.api import router as policies_router
+from aftersales.refunds.api import router as refunds_router
 from aftersales.repairs.api import router as repairs_router
 from aftersales.sla.api import router as sla_router
 from aftersales.stores.auth import actor_for_token, actor_from_session, bearer_token, has_bearer
@@ -110,6 +111,7 @@ api.add_router("/v1", logistics_router)
 api.add_router("/v1", warehouse_router)
 api.add_router("/v1", repairs_router)
 api.add_router("/v1", notifications_router)
+api.add_router("/v1", refunds_router)
 
 
 def unknown_api_path(request: HttpRequest, rest: str = "") -> HttpResponse:

@@ -25,8 +25,11 @@ from aftersales.logistics.tests.helpers import warehouse
 from aftersales.notifications import services as notification_services
 from aftersales.notifications.models import Delivery, OutboxEvent
 from aftersales.orders.models import Order
+from aftersales.refunds import services as refund_services
+from aftersales.refunds.tests.helpers import refunding_case
 from aftersales.repairs import services as repair_services
 from aftersales.stores.models import Store
+from aftersales.stores.permissions import system_actor
 from aftersales.testing import factories as f
 from aftersales.tests import ApiCaller, session_caller, token_caller
 from aftersales.warehouse import services as warehouse_services
@@ -36,7 +39,8 @@ pytestmark = pytest.mark.django_db
 # Parameters that name no object: a fixed value is enough, the object id beside them is what is tested.
 # Carrier webhooks are named by store slug and answer to a per-store signature, not to a token or a
 # session: their store boundary is the signature, tested with the logistics app.
-NOT_OBJECT_IDS = {"action": "approve", "store_slug": "no-such-store"}
+# The refund gateways' callbacks likewise answer to the gateway's signature.
+NOT_OBJECT_IDS = {"action": "approve", "store_slug": "no-such-store", "gateway": "sandbox"}
 DOCUMENTATION_ROUTES = {"openapi-json", "openapi-view", "api-root"}
 SECRET = "BSEC"  # in every text of store B's objects; it must never appear in an answer to store A
 
@@ -101,7 +105,10 @@ def _goods_objects(store: Store, buyer: Any, actor: Any, marker: str) -> dict[st
     centre = repair_services.create_service_centre(actor=actor, name=f"{marker} centre", kind="own")
     repair_order = repair_services.open_repair_order(actor=actor, case_id=repair.pk, service_centre_id=centre.pk,
                                                      fault_code="no_power")
-    return {"shipment_id": shipment.pk, "repair_order_id": repair_order.pk, **_webhook_objects(store, actor)}
+    refund = refund_services.request_refund(actor=system_actor(store.pk),
+                                            case_id=refunding_case(store, buyer=buyer).pk)
+    return {"shipment_id": shipment.pk, "repair_order_id": repair_order.pk, "refund_id": refund.pk,
+            "item_id": refund.items.order_by("pk").first().pk, **_webhook_objects(store, actor)}
 
 
 def _webhook_objects(store: Store, actor: Any) -> dict[str, Any]:
