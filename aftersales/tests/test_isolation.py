@@ -107,8 +107,10 @@ def _goods_objects(store: Store, buyer: Any, actor: Any, marker: str) -> dict[st
                                                      fault_code="no_power")
     refund = refund_services.request_refund(actor=system_actor(store.pk),
                                             case_id=refunding_case(store, buyer=buyer).pk)
+    item = refund.items.order_by("pk").first()
+    assert item is not None
     return {"shipment_id": shipment.pk, "repair_order_id": repair_order.pk, "refund_id": refund.pk,
-            "item_id": refund.items.order_by("pk").first().pk, **_webhook_objects(store, actor)}
+            "item_id": item.pk, **_webhook_objects(store, actor)}
 
 
 def _webhook_objects(store: Store, actor: Any) -> dict[str, Any]:
