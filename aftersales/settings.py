@@ -197,12 +197,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
-# E-mail. The embedded default prints mail to the console; production sets an SMTP host.
+# E-mail. The embedded default writes each mail to a file under var/mail/ (the demo sends hundreds,
+# which would bury the server's own output on the console); production sets an SMTP host.
 EMAIL_BACKEND = os.environ.get(
     "AFTERSALES_EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if os.environ.get("AFTERSALES_EMAIL_HOST")
-    else "django.core.mail.backends.console.EmailBackend",
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
+EMAIL_FILE_PATH = DATA_DIR / "mail"
 EMAIL_HOST = os.environ.get("AFTERSALES_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("AFTERSALES_EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("AFTERSALES_EMAIL_USER", "")
