@@ -9,6 +9,7 @@ urlpatterns = [
     path("guest/", views.guest_start, name="guest"),
     path("guest/code/", views.guest_verify, name="guest_verify"),
     path("guest/leave/", views.guest_leave, name="guest_leave"),
+    path("contact/", views.contact_form, name="contact"),
     path("orders/<int:order_id>/", views.order_page, name="order"),
     path("orders/<int:order_id>/request/", views.request_form, name="request"),
     path("orders/<int:order_id>/preview/", views.request_preview, name="preview"),

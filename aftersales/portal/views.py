@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -24,7 +25,7 @@ from aftersales.cases import selectors, services
 from aftersales.cases.evidence import check_upload
 from aftersales.cases.models import Case
 from aftersales.cases.services import LineRequest
-from aftersales.cases.states import Kind, Status
+from aftersales.cases.states import Action, Kind, Status
 from aftersales.console.views import attachment_response
 from aftersales.console.web import GUEST_SESSION_KEY, buyer_page, error_text, guest_order_id, store_of
 from aftersales.core import clock
@@ -55,6 +56,9 @@ MAIN_PATH = {
     Kind.COMPLAINT: [Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
     Kind.INQUIRY: [Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
 }
+
+# Statuses that loop back to a step of the main road, shown in that step's place.
+LOOP_STEPS = {Status.WAITING_ON_CUSTOMER: Status.IN_PROGRESS}
 
 
 def _now_in_words(status: str) -> str:
@@ -275,6 +279,73 @@ def request_form(request: HttpRequest, actor: Actor, order_id: int) -> HttpRespo
     return redirect("portal:case", case_id=case.pk)
 
 
+CONTACT_KINDS = (Kind.COMPLAINT, Kind.INQUIRY)
+
+
+def _photo_contents(request: HttpRequest) -> list[tuple[str, bytes]]:
+    photos = request.FILES.getlist("photos")
+    if len(photos) > MAX_PHOTOS:
+        raise ValidationFailed("too many photos", field="photos", code="too_many_files")
+    contents = [(upload.name or "photo", upload.read()) for upload in photos]
+    # Checked before the case exists, so a bad photo leaves nothing half-filed; the service checks again.
+    for _name, content in contents:
+        check_upload(content)
+    return contents
+
+
+@buyer_page
+def contact_form(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """A complaint (投诉) or an inquiry (咨询), about one of the buyer's orders or about nothing in particular."""
+    guest_order = guest_order_id(actor)
+    if guest_order is not None:
+        # A guest only ever sees the one order they proved, so what they file must hang on it to be seen again.
+        orders = [_order_for(actor, guest_order)]
+    else:
+        orders, _cursor = order_selectors.page_orders(order_selectors.visible_orders(actor), cursor=None, limit=50)
+    source = request.POST if request.method == "POST" else request.GET
+    raw_order = source.get("order", "").strip()
+    context: dict[str, Any] = {
+        "orders": orders, "kinds": CONTACT_KINDS, "max_bytes": settings.AFTERSALES_MAX_ATTACHMENT_BYTES,
+        "max_photos": MAX_PHOTOS, "posted": source, "chosen_order": raw_order,
+    }
+    if request.method != "POST":
+        return render(request, "portal/contact.html", context)
+    try:
+        kind = request.POST.get("kind", "")
+        if kind not in CONTACT_KINDS:
+            raise ValidationFailed("choose complaint or inquiry", field="kind", code="invalid_kind")
+        subject = request.POST.get("subject", "").strip()
+        if not subject:
+            raise ValidationFailed("the subject is empty", field="subject", code="field_required")
+        if raw_order and not raw_order.isdigit():
+            raise NotFound("order")
+        # The order is looked up as this buyer sees it: another buyer's or another store's order is a 404.
+        order = _order_for(actor, int(raw_order)) if raw_order else None
+        if order is None and guest_order is not None:
+            order = orders[0]
+        contents = _photo_contents(request)
+        with transaction.atomic():
+            case = services.create_case(
+                actor=actor, kind=kind, subject=subject[:200], description=request.POST.get("description", "")[:5000],
+                channel="web", order_id=order.pk if order else None,
+            )
+            for name, content in contents:
+                services.add_attachment(actor=actor, case_id=case.pk, content=content, filename=name)
+    except NotFound as error:
+        # Said as a 404 on POST too: the form never offered that order, so there is nothing to go back to.
+        return render(request, "error.html", {"error": error, "error_message": error_text(error)}, status=404)
+    except DomainError as error:
+        if error.code == "too_many_files":
+            context["error"] = _("At most %(n)s photos.") % {"n": MAX_PHOTOS}
+        elif error.code == "field_required":
+            context["error"] = _("Give a subject.")
+        else:
+            context["error"] = error_text(error)
+        return render(request, "portal/contact.html", context, status=error.status)
+    messages.success(request, _("Your message %(number)s has been sent to the shop.") % {"number": case.number})
+    return redirect("portal:case", case_id=case.pk)
+
+
 @require_POST
 @buyer_page
 def request_preview(request: HttpRequest, actor: Actor, order_id: int) -> HttpResponse:
@@ -299,7 +370,11 @@ def request_preview(request: HttpRequest, actor: Actor, order_id: int) -> HttpRe
 @buyer_page
 def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     case = _case_for(actor, case_id)
-    path = MAIN_PATH.get(case.kind, [])
+    path = list(MAIN_PATH.get(case.kind, []))
+    # Waiting on the buyer's reply is a loop beside "in progress" (in_progress ⇄ waiting_on_customer), so it
+    # takes that step's place while it lasts rather than hiding the whole road.
+    if case.status in LOOP_STEPS and LOOP_STEPS[case.status] in path:
+        path[path.index(LOOP_STEPS[case.status])] = case.status
     position = path.index(case.status) if case.status in path else -1
     steps = [{"status": s, "state": "done" if i < position else "now" if i == position else "todo"}
              for i, s in enumerate(path)]
@@ -394,6 +469,10 @@ def case_message(request: HttpRequest, actor: Actor, case_id: int) -> HttpRespon
     services.post_message(actor=actor, case_id=case.pk, body=request.POST.get("body", ""))
     for upload in request.FILES.getlist("photos")[:MAX_PHOTOS]:
         services.add_attachment(actor=actor, case_id=case.pk, content=upload.read(), filename=upload.name or "photo")
+    # The shop asked and the buyer answered: the reply hands the case back to the shop without a second click.
+    case.refresh_from_db()
+    if any(a["action"] == Action.CUSTOMER_REPLIED for a in services.allowed_actions(case, actor)):
+        services.transition_case(actor=actor, case_id=case.pk, action=Action.CUSTOMER_REPLIED)
     messages.success(request, _("Message sent."))
     return redirect("portal:case", case_id=case.pk)
 
