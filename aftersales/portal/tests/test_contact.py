@@ -101,7 +101,7 @@ def test_a_buyer_reply_while_the_shop_waits_hands_the_case_back(shop):
 def test_the_form_in_chinese_preselects_the_order_it_was_opened_from(shop):
     _store, buyer, order, _client = shop
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-CN")
-    client.force_login(buyer.user)  # type: ignore[arg-type]
+    client.force_login(buyer.user)
     page = client.get(f"/portal/contact/?order={order.pk}").content.decode()
     assert "<h1>联系商家</h1>" in page
     assert f'<option value="{order.pk}" selected>' in page
