@@ -35,15 +35,17 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raise ValidationFailed("the cursor is not valid", field="cursor", code="invalid_cursor") from exc
 
 
-def paginate(queryset: QuerySet[M], *, cursor: str | None, limit: int) -> tuple[list[M], str | None]:
+def paginate(queryset: QuerySet[M], *, cursor: str | None, limit: int, field: str = "created_at"
+             ) -> tuple[list[M], str | None]:
+    """Newest first by (`field`, id), where `field` is an aware datetime column the list is read by."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit", code="invalid_limit")
     if cursor:
-        created_at, pk = decode_cursor(cursor)
-        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
-    rows: list[Any] = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
+        moment, pk = decode_cursor(cursor)
+        queryset = queryset.filter(Q(**{f"{field}__lt": moment}) | Q(**{field: moment, "pk__lt": pk}))
+    rows: list[Any] = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].pk)
+        next_cursor = encode_cursor(getattr(rows[-1], field), rows[-1].pk)
     return rows, next_cursor

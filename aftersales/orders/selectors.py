@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from aftersales.core.errors import NotFound, ValidationFailed
-from aftersales.core.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from aftersales.core.errors import NotFound
+from aftersales.core.pagination import paginate
 from aftersales.stores.permissions import ORDER_READ, Actor
 
 from .models import Order, OrderLine, Payment, Shipment
@@ -47,17 +46,7 @@ def filter_orders(
 def page_orders(queryset: QuerySet[Order], *, cursor: str | None, limit: int) -> tuple[list[Order], str | None]:
     """Newest placed first, by (placed_at, id): the order people look for orders in. The cursor names
     the last order seen, so orders imported while someone pages do not shift the pages."""
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit", code="invalid_limit")
-    if cursor:
-        placed_at, pk = decode_cursor(cursor)
-        queryset = queryset.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, pk__lt=pk))
-    rows: list[Any] = list(queryset.select_related("buyer").order_by("-placed_at", "-pk")[: limit + 1])
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].placed_at, rows[-1].pk)
-    return rows, next_cursor
+    return paginate(queryset.select_related("buyer"), cursor=cursor, limit=limit, field="placed_at")
 
 
 def get_order(actor: Actor, order_id: int) -> Order:
