@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from aftersales.core.models import StoreScopedModel
 
 from .states import Kind, Status
+
+if TYPE_CHECKING:
+    from aftersales.stores.permissions import Actor
 
 KIND_CHOICES = [(kind, f"{zh} / {en}") for kind, (zh, en) in Kind.LABELS.items()]
 STATUS_CHOICES = [(status, f"{zh} / {en}") for status, (zh, en) in Status.LABELS.items()]
@@ -197,3 +202,12 @@ class TimelineEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("the timeline is append-only")
+
+    @classmethod
+    def of(cls, case: Case, actor: Actor, event: str, at: datetime.datetime, *, from_status: str = "",
+           to_status: str = "", data: Mapping[str, Any] | None = None) -> TimelineEntry:
+        """An unsaved entry: what happened to `case`, done by `actor`. Every app that writes to a case's
+        history builds its entries here, so they all name the actor the same way."""
+        return cls(store_id=case.store_id, case=case, at=at, event=event, from_status=from_status,
+                   to_status=to_status, actor_kind=actor.kind, actor_label=actor.label[:120],
+                   actor_user_id=actor.user_id, data=dict(data or {}))

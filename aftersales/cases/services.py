@@ -64,14 +64,6 @@ class LineRequest:
     quantity: int
 
 
-def _timeline(case: Case, actor: Actor, event: str, at: dt.datetime, *, from_status: str = "", to_status: str = "",
-              data: Mapping[str, Any] | None = None) -> TimelineEntry:
-    return TimelineEntry(
-        store_id=case.store_id, case=case, at=at, event=event, from_status=from_status, to_status=to_status,
-        actor_kind=actor.kind, actor_label=actor.label, actor_user_id=actor.user_id, data=dict(data or {}),
-    )
-
-
 def _set_deadline(case: Case, at: dt.datetime) -> None:
     case.deadline_at, case.deadline_rule = deadline_for_case(case, at)
 
@@ -194,7 +186,7 @@ def create_case(
         )
         store = Store.objects.get(pk=actor.store_id)
         case.number = f"{store.case_number_prefix}-{next_value(actor.store_id, 'case'):06d}"
-        entries = [_timeline(case, actor, "created", now, to_status=case.status,
+        entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
                              data={"channel": channel, "reason": reason_code or ""})]
         if needs_lines:
             assert order is not None and reason is not None
@@ -223,13 +215,13 @@ def _submit_for_review(case: Case, store: Store, order: Order, order_lines: dict
         requested=[(line.order_line_id, line.quantity) for line in lines], kind=case.kind,
         reason_category=reason.category, notice_at=now,
     )
-    entries = [_timeline(case, system, Action.SUBMIT, now, from_status=case.status, to_status=Status.PENDING_REVIEW,
+    entries = [TimelineEntry.of(case, system, Action.SUBMIT, now, from_status=case.status, to_status=Status.PENDING_REVIEW,
                          data={"decision": _decision_summary(case.decision)})]
     case.status = Status.PENDING_REVIEW
     if policy_services.may_auto_approve(store, case.decision):
         approve = find_transition(case.kind, case.status, Action.APPROVE, None)
         assert approve is not None
-        entries.append(_timeline(case, system, Action.APPROVE, now, from_status=case.status, to_status=approve.target,
+        entries.append(TimelineEntry.of(case, system, Action.APPROVE, now, from_status=case.status, to_status=approve.target,
                                  data={"rule": "policy.auto_approve"}))
         case.status = approve.target
     return entries
@@ -275,7 +267,7 @@ def refresh_decision(*, actor: Actor, case_id: int) -> bool:
         case.decision = decision
         case.updated_at = now
         case.save(update_fields=["decision", "updated_at"])
-        _timeline(case, actor, "decision_updated", now,
+        TimelineEntry.of(case, actor, "decision_updated", now,
                   data={"before": _decision_summary(old), "after": _decision_summary(decision)}).save()
         publish("case.decision_updated", _event_payload(case))
     return True
@@ -493,7 +485,7 @@ def transition_case(
         case.closed_at = now if case.status in Status.TERMINAL else None
         _set_deadline(case, now)
         case.save()
-        _timeline(case, actor, action, now, from_status=from_status, to_status=case.status, data=data).save()
+        TimelineEntry.of(case, actor, action, now, from_status=from_status, to_status=case.status, data=data).save()
         sla_services.on_case_event(case=case, event="transitioned", actor=actor, at=now,
                                    data={"action": action, "from_status": from_status, "rule": rule})
         publish("case.transitioned", _event_payload(case, action=action, from_status=from_status,
@@ -518,7 +510,7 @@ def post_message(*, actor: Actor, case_id: int, body: str, visibility: str = Vis
             author_label=actor.label, author_user_id=actor.user_id, body=body, created_at=now,
         )
         event = "note" if visibility == Visibility.INTERNAL else "message"
-        _timeline(case, actor, event, now, data={"message_id": message.pk}).save()
+        TimelineEntry.of(case, actor, event, now, data={"message_id": message.pk}).save()
         sla_services.on_case_event(case=case, event="message", actor=actor, at=now, data={"visibility": visibility})
         case.updated_at = now
         case.save(update_fields=["updated_at"])
@@ -541,7 +533,7 @@ def add_attachment(*, actor: Actor, case_id: int, content: bytes, filename: str)
         attachment.file.save(f"{checked.sha256[:32]}.{checked.extension}", ContentFile(content), save=False)
         try:
             attachment.save()
-            _timeline(case, actor, "attachment", now, data={"attachment_id": attachment.pk,
+            TimelineEntry.of(case, actor, "attachment", now, data={"attachment_id": attachment.pk,
                                                             "content_type": checked.content_type}).save()
         except Exception:
             attachment.file.delete(save=False)
@@ -561,7 +553,7 @@ def assign_case(*, actor: Actor, case_id: int, assignee_id: int | None, rule: st
         case.assignee_id = assignee_id
         case.updated_at = now
         case.save(update_fields=["assignee", "updated_at"])
-        _timeline(case, actor, "assigned", now, data={"from": previous, "to": assignee_id, "rule": rule}).save()
+        TimelineEntry.of(case, actor, "assigned", now, data={"from": previous, "to": assignee_id, "rule": rule}).save()
         publish("case.assigned", _event_payload(case, assignee_id=assignee_id))
     return case
 
@@ -577,7 +569,7 @@ def set_priority(*, actor: Actor, case_id: int, priority: int) -> Case:
         case.priority = priority
         case.updated_at = now
         case.save(update_fields=["priority", "updated_at"])
-        _timeline(case, actor, "priority_changed", now, data={"from": previous, "to": priority}).save()
+        TimelineEntry.of(case, actor, "priority_changed", now, data={"from": previous, "to": priority}).save()
     return case
 
 
@@ -595,6 +587,6 @@ def rate_case(*, actor: Actor, case_id: int, rating: int, comment: str = "") -> 
             raise Conflict("already_rated", "this case has already been rated")
         case.rating, case.rating_comment = rating, comment[:2000]
         case.save(update_fields=["rating", "rating_comment"])
-        _timeline(case, actor, "rated", now, data={"rating": rating}).save()
+        TimelineEntry.of(case, actor, "rated", now, data={"rating": rating}).save()
     return case
 

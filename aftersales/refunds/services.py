@@ -184,9 +184,7 @@ def _due(case: Case) -> tuple[dt.datetime | None, str]:
 
 def _timeline(case: Case, actor: Actor, event: str, data: Mapping[str, Any]) -> None:
     # The case's history shows the money's progress next to the status changes.
-    TimelineEntry.objects.create(store_id=case.store_id, case=case, at=clock.now(), event=event,
-                                 actor_kind=actor.kind, actor_label=actor.label[:120], actor_user_id=actor.user_id,
-                                 data=dict(data))
+    TimelineEntry.of(case, actor, event, clock.now(), data=data).save()
 
 
 # --- asking for a refund ----------------------------------------------------------------------------

@@ -56,8 +56,7 @@ def _system(store_id: int, label: str) -> Actor:
 
 
 def _entry(case: Case, event: str, at: dt.datetime, data: Mapping[str, Any], label: str = "SLA") -> TimelineEntry:
-    return TimelineEntry(store_id=case.store_id, case=case, at=at, event=event, actor_kind="system",
-                         actor_label=label, data=dict(data))
+    return TimelineEntry.of(case, perm.system_actor(case.store_id, label), event, at, data=data)
 
 
 def _payload(case: Case, **extra: Any) -> dict[str, Any]:
