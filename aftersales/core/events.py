@@ -70,3 +70,21 @@ def publish(event: str, payload: dict[str, Any]) -> None:
 # The older name. Callers of it get the in-transaction listeners too, so an event they publish reaches
 # the outbox in the same transaction as their change.
 publish_on_commit = publish
+
+
+def publish_many(event: str, payloads: list[dict[str, Any]]) -> None:
+    """Announces many events of one name from one transaction (a sweep moving thousands of cases), as
+    `publish` would one by one. An in-transaction listener that carries a `many` attribute (a callable
+    taking the event and the list) is called once with all of them, so it can write them in one
+    statement; the others are called per payload. After-commit listeners get each payload."""
+    if not payloads:
+        return
+    for listener in [*_in_transaction.get(event, []), *_in_transaction.get("*", [])]:
+        many = getattr(listener, "many", None)
+        if many is not None:
+            many(event, payloads)
+        else:
+            for payload in payloads:
+                listener(event, payload)
+    if _listeners.get(event) or _listeners.get("*"):
+        transaction.on_commit(lambda: [_deliver(event, payload) for payload in payloads])
