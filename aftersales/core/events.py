@@ -86,5 +86,4 @@ def publish_many(event: str, payloads: list[dict[str, Any]]) -> None:
         else:
             for payload in payloads:
                 listener(event, payload)
-    if _listeners.get(event) or _listeners.get("*"):
-        transaction.on_commit(lambda: [_deliver(event, payload) for payload in payloads])
+    transaction.on_commit(lambda: [_deliver(event, payload) for payload in payloads])
