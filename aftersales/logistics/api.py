@@ -65,6 +65,17 @@ def return_slip(request: HttpRequest, case_id: int, province: str = "") -> HttpR
     return response
 
 
+@router.post("/logistics/cases/{case_id}/return-slip", response={201: dict[str, Any], **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="File the return slip on the case (announced as case.return_label_ready)",
+             description="Approving a return files it by itself; this files a fresh one (e.g. after the return "
+                         "address changed). Errors: no_return_address (409).")
+def attach_return_slip(request: HttpRequest, case_id: int, province: str = "") -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    selectors.case_shipments(actor, case_id)
+    return Status(201, {"attachment_id": services.attach_return_slip(actor=actor, case_id=case_id,
+                                                                     province=province)})
+
+
 @router.get("/logistics/drop-off-points", response={200: list[DropOffPointOut], **ERROR_RESPONSES})
 def drop_off_points(request: HttpRequest) -> list[Any]:
     return list(selectors.drop_off_points(_actor(request)))

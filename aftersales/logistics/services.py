@@ -588,6 +588,36 @@ def attach_return_slip(*, actor: Actor, case_id: int, province: str = "") -> int
     from .selectors import return_slip
 
     slip = return_slip(actor, case_id, province)
-    attachment = case_services.add_attachment(actor=actor, case_id=case_id, content=render_return_slip(slip),
-                                              filename=f"return-slip-{slip.case_number}.pdf")
+    with transaction.atomic():
+        attachment = case_services.add_attachment(actor=actor, case_id=case_id, content=render_return_slip(slip),
+                                                  filename=slip_filename(slip.case_number))
+        case = Case.objects.get(store_id=actor.store_id, pk=case_id)
+        # The notifications app mails the slip to the buyer on this event: keep the payload's shape.
+        publish_on_commit("case.return_label_ready", {
+            "store_id": case.store_id, "case_id": case.pk, "number": case.number, "kind": case.kind,
+            "status": case.status, "case_number": case.number, "attachment_id": attachment.pk,
+            "buyer_id": case.buyer_id})
     return attachment.pk
+
+
+def slip_filename(case_number: str) -> str:
+    return f"return-slip-{case_number}.pdf"
+
+
+# The statuses in which the buyer is told to send the goods (or the device) back.
+_SEND_BACK = frozenset({Status.AWAITING_RETURN, Status.AWAITING_DEVICE})
+
+
+def on_case_transitioned(event: str, payload: dict[str, Any]) -> None:
+    """After a case is approved for a return, its slip is made and filed once, so the buyer's
+    notification can carry it. Runs after the commit: rendering a PDF must not hold the case's lock,
+    and a store without a return address yet only misses the slip (it can be attached later)."""
+    if payload.get("status") not in _SEND_BACK:
+        return
+    case = Case.objects.filter(store_id=payload["store_id"], pk=payload["case_id"]).first()
+    if case is None or case.attachments.filter(original_name=slip_filename(case.number)).exists():
+        return
+    try:
+        attach_return_slip(actor=system_actor(case.store_id, "return slip"), case_id=case.pk)
+    except DomainError as exc:
+        logger.info("no return slip for %s: %s", case.number, exc.code, extra={"case_id": case.pk})
