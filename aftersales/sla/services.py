@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from aftersales.cases.models import Case, TimelineEntry, Visibility
 from aftersales.cases.states import Action, Status, find_transition
 from aftersales.core import clock
 from aftersales.core.errors import DomainError, NotFound, ValidationFailed
-from aftersales.core.events import publish_on_commit
+from aftersales.core.events import publish_many, publish_on_commit
 from aftersales.orders.models import OrderLine
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Membership, Role
@@ -79,6 +80,36 @@ class _Calendar:
         return self._value
 
 
+class _Writes:
+    """Where the clock changes of an event go: saved at once for one case, or, in a sweep moving many
+    cases (`BulkClocks`), collected and written with one statement per kind of write."""
+
+    def __init__(self, *, bulk: bool = False) -> None:
+        self.bulk = bulk
+        self.created: dict[int, SlaClock] = {}
+        self.changed: dict[int, SlaClock] = {}
+
+    def save(self, row: SlaClock) -> None:
+        if not self.bulk:
+            row.save()
+        elif row.pk is None:
+            self.created[id(row)] = row
+        else:
+            self.changed[row.pk] = row
+
+    def flush(self) -> None:
+        # The updates first: a clock restarted on a target stops the old one, and only one may be live.
+        if self.changed:
+            SlaClock.objects.bulk_update(list(self.changed.values()), _CLOCK_FIELDS)
+        if self.created:
+            SlaClock.objects.bulk_create(list(self.created.values()))
+        self.created, self.changed = {}, {}
+
+
+_CLOCK_FIELDS = ["consumed_seconds", "running_since", "due_at", "warn_at", "breached_at", "breach_assignee",
+                 "met_at", "met_by", "stopped_at"]
+
+
 def _schedule(clock_row: SlaClock, cal: _Calendar, at: dt.datetime) -> None:
     """Sets when a running clock warns and breaches, from what it has left."""
     business = clock_row.business_time
@@ -102,7 +133,8 @@ def _consume(clock_row: SlaClock, cal: _Calendar, at: dt.datetime) -> None:
     clock_row.running_since = None
 
 
-def _start(case: Case, policy: SlaPolicy, target: str, minutes: int, cal: _Calendar, at: dt.datetime) -> SlaClock:
+def _start(case: Case, policy: SlaPolicy, target: str, minutes: int, cal: _Calendar, at: dt.datetime,
+           writes: _Writes) -> SlaClock:
     budget = minutes * 60
     row = SlaClock(store_id=case.store_id, case=case, policy=policy, target=target,
                    business_time=policy.business_time, budget_seconds=budget,
@@ -111,7 +143,7 @@ def _start(case: Case, policy: SlaPolicy, target: str, minutes: int, cal: _Calen
     if case.status in Status.WAITING_ON_BUYER:
         _consume(row, cal, at)
         row.due_at = row.warn_at = None
-    row.save()
+    writes.save(row)
     return row
 
 
@@ -123,21 +155,22 @@ def _record_late_breach(clock_row: SlaClock, case: Case, at: dt.datetime) -> Non
         clock_row.breach_assignee_id = case.assignee_id
 
 
-def _meet(clock_row: SlaClock, case: Case, cal: _Calendar, at: dt.datetime, user_id: int | None) -> None:
+def _meet(clock_row: SlaClock, case: Case, cal: _Calendar, at: dt.datetime, user_id: int | None,
+          writes: _Writes) -> None:
     _consume(clock_row, cal, at)
     _record_late_breach(clock_row, case, at)
     clock_row.met_at = clock_row.stopped_at = at
     clock_row.met_by_id = user_id or case.assignee_id
     clock_row.due_at = clock_row.warn_at = None
-    clock_row.save()
+    writes.save(clock_row)
 
 
-def _stop(clock_row: SlaClock, case: Case, cal: _Calendar, at: dt.datetime) -> None:
+def _stop(clock_row: SlaClock, case: Case, cal: _Calendar, at: dt.datetime, writes: _Writes) -> None:
     _consume(clock_row, cal, at)
     _record_late_breach(clock_row, case, at)
     clock_row.stopped_at = at
     clock_row.due_at = clock_row.warn_at = None
-    clock_row.save()
+    writes.save(clock_row)
 
 
 def _live(case: Case) -> dict[str, SlaClock]:
@@ -156,82 +189,128 @@ def on_case_event(*, case: Case, event: str, actor: Actor, at: dt.datetime,
                   data: Mapping[str, Any] | None = None) -> None:
     """Moves the case's clocks for one change. Called by the case services inside their transaction,
     with the case row locked: `event` is "created", "transitioned", "message" or "assigned"."""
-    data = data or {}
     if event == "assigned":
         return  # the owner is read from the case when a clock breaches; nothing to move
-    cal = _Calendar(case.store_id)
+    live: dict[str, SlaClock] = {} if event == "created" else _live(case)
+    _move(case=case, event=event, actor=actor, at=at, data=data or {}, live=live, cal=_Calendar(case.store_id),
+          writes=_Writes())
+
+
+class BulkClocks:
+    """The clocks of many cases of one store moved by one sweep: the live clocks are read (and locked) in
+    one query, each change is worked out by the same code as for one case (`_move`), and `flush` writes
+    them in a statement per kind of write."""
+
+    def __init__(self, *, store_id: int, case_ids: Iterable[int]) -> None:
+        self.cal = _Calendar(store_id)
+        self.writes = _Writes(bulk=True)
+        self.live: dict[int, dict[str, SlaClock]] = defaultdict(dict)
+        for row in SlaClock.objects.select_for_update().filter(store_id=store_id, case_id__in=list(case_ids),
+                                                               stopped_at__isnull=True):
+            self.live[row.case_id][row.target] = row
+
+    def on_case_event(self, *, case: Case, event: str, actor: Actor, at: dt.datetime,
+                      data: Mapping[str, Any]) -> None:
+        live = self.live[case.pk]
+        _move(case=case, event=event, actor=actor, at=at, data=data, live=live, cal=self.cal, writes=self.writes)
+        # What is live after this change, for the case's next change in the same sweep.
+        current = {row.target: row for row in [*live.values(), *self.writes.created.values()]
+                   if row.case_id == case.pk and row.stopped_at is None}
+        live.clear()
+        live.update(current)
+
+    def flush(self) -> None:
+        self.writes.flush()
+
+
+def _move(*, case: Case, event: str, actor: Actor, at: dt.datetime, data: Mapping[str, Any],
+          live: dict[str, SlaClock], cal: _Calendar, writes: _Writes) -> None:
+    live = dict(live)  # popped as the clocks are dealt with; the caller's view is rebuilt by the caller
     if event == "created":
         policy = _policy_for(case)
         if policy is None:
             return
-        live: dict[str, SlaClock] = {}
-        if policy.first_response_minutes:
-            live[Target.FIRST_RESPONSE] = _start(case, policy, Target.FIRST_RESPONSE,
-                                                 policy.first_response_minutes, cal, at)
-        if policy.resolution_minutes:
-            live[Target.RESOLUTION] = _start(case, policy, Target.RESOLUTION, policy.resolution_minutes, cal, at)
+        _start_clocks(case, policy, cal, at, writes, live)
         if case.status not in (Status.PENDING_REVIEW, Status.OPEN, Status.SUBMITTED) and Target.FIRST_RESPONSE in live:
             # Decided the moment it arrived (the store lets the policy engine approve): that is the answer.
-            _meet(live[Target.FIRST_RESPONSE], case, cal, at, None)
-        return
-    live = _live(case)
-    if not live and event != "message":
-        if event == "transitioned" and data.get("from_status") in RESOLVED and case.status not in RESOLVED:
-            _restart_resolution(case, cal, at)
-        return
-    if event == "message":
-        _on_message(case, actor, live, cal, at, data)
+            _meet(live[Target.FIRST_RESPONSE], case, cal, at, None, writes)
         return
     action = str(data.get("action", ""))
+    if event == "transitioned" and action == Action.REOPEN:
+        # A reopened case is a new request to the shop: whatever ran before ends here, and its policy's
+        # first response and resolution start again from now.
+        for row in live.values():
+            _stop(row, case, cal, at, writes)
+        policy = _policy_for(case)
+        if policy is not None:
+            _start_clocks(case, policy, cal, at, writes, {})
+        return
+    if not live and event != "message":
+        if event == "transitioned" and data.get("from_status") in RESOLVED and case.status not in RESOLVED:
+            _restart_resolution(case, cal, at, writes)
+        return
+    if event == "message":
+        _on_message(case, actor, live, cal, at, data, writes)
+        return
     if action in DECISIONS and not actor.is_buyer:
         for target in (Target.FIRST_RESPONSE, Target.NEXT_RESPONSE):
             if target in live:
                 if actor.kind == "system" and data.get("rule"):
-                    _stop(live.pop(target), case, cal, at)  # the platform answered, not the shop
+                    _stop(live.pop(target), case, cal, at, writes)  # the platform answered, not the shop
                 else:
-                    _meet(live.pop(target), case, cal, at, actor.user_id)
+                    _meet(live.pop(target), case, cal, at, actor.user_id, writes)
     if case.status in VOID:
         for row in live.values():
-            _stop(row, case, cal, at)
+            _stop(row, case, cal, at, writes)
         return
     if case.status in RESOLVED and Target.RESOLUTION in live:
-        _meet(live.pop(Target.RESOLUTION), case, cal, at, actor.user_id if not actor.is_buyer else None)
-    _sync_pause(case, live, cal, at)
+        _meet(live.pop(Target.RESOLUTION), case, cal, at, actor.user_id if not actor.is_buyer else None, writes)
+    _sync_pause(case, live, cal, at, writes)
 
 
-def _restart_resolution(case: Case, cal: _Calendar, at: dt.datetime) -> None:
+def _start_clocks(case: Case, policy: SlaPolicy, cal: _Calendar, at: dt.datetime, writes: _Writes,
+                  live: dict[str, SlaClock]) -> None:
+    if policy.first_response_minutes:
+        live[Target.FIRST_RESPONSE] = _start(case, policy, Target.FIRST_RESPONSE, policy.first_response_minutes,
+                                             cal, at, writes)
+    if policy.resolution_minutes:
+        live[Target.RESOLUTION] = _start(case, policy, Target.RESOLUTION, policy.resolution_minutes, cal, at,
+                                         writes)
+
+
+def _restart_resolution(case: Case, cal: _Calendar, at: dt.datetime, writes: _Writes) -> None:
     policy = _policy_for(case)
     if policy is not None and policy.resolution_minutes:
-        _start(case, policy, Target.RESOLUTION, policy.resolution_minutes, cal, at)
+        _start(case, policy, Target.RESOLUTION, policy.resolution_minutes, cal, at, writes)
 
 
 def _on_message(case: Case, actor: Actor, live: dict[str, SlaClock], cal: _Calendar, at: dt.datetime,
-                data: Mapping[str, Any]) -> None:
+                data: Mapping[str, Any], writes: _Writes) -> None:
     if data.get("visibility") != Visibility.PUBLIC:
         return  # an internal note answers nobody
     if not actor.is_buyer:
         for target in (Target.FIRST_RESPONSE, Target.NEXT_RESPONSE):
             if target in live:
-                _meet(live.pop(target), case, cal, at, actor.user_id)
+                _meet(live.pop(target), case, cal, at, actor.user_id, writes)
         return
     if Target.FIRST_RESPONSE in live or Target.NEXT_RESPONSE in live or case.status in FINISHED:
         return  # the shop still owes its first answer, or already owes the next one
     policy = _policy_for(case)
     if policy is not None and policy.next_response_minutes:
-        _start(case, policy, Target.NEXT_RESPONSE, policy.next_response_minutes, cal, at)
+        _start(case, policy, Target.NEXT_RESPONSE, policy.next_response_minutes, cal, at, writes)
 
 
-def _sync_pause(case: Case, live: Mapping[str, SlaClock], cal: _Calendar, at: dt.datetime) -> None:
+def _sync_pause(case: Case, live: Mapping[str, SlaClock], cal: _Calendar, at: dt.datetime, writes: _Writes) -> None:
     waiting = case.status in Status.WAITING_ON_BUYER
     for row in live.values():
         if waiting and row.running_since is not None:
             _consume(row, cal, at)
             _record_late_breach(row, case, at)
             row.due_at = row.warn_at = None
-            row.save()
+            writes.save(row)
         elif not waiting and row.running_since is None:
             _schedule(row, cal, at)
-            row.save()
+            writes.save(row)
 
 
 # --- the sweep ------------------------------------------------------------------------------------------
@@ -318,29 +397,106 @@ def due_deadlines(*, now: dt.datetime, after: tuple[dt.datetime, int] | None, li
 
 
 def apply_timeouts(*, items: Iterable[tuple[int, int, str]], now: dt.datetime | None = None,
-                   after_each: Callable[[int], None] | None = None) -> SweepResult:
-    """Acts on a batch of (store id, case id, rule), as found due. One transaction for the batch, each
-    case in its own savepoint: a commit per case costs more than the case itself, and if the process dies
-    half-way the whole batch is undone and found again by the next sweep, so no case is left half-moved.
-    A case that cannot be acted on is logged and left for the next sweep; it does not stop the others."""
+                   after_each: Callable[[int], None] | None = None, bulk: bool = True) -> SweepResult:
+    """Acts on a batch of (store id, case id, rule), as found due. One transaction for the batch: a commit
+    per case costs more than the case itself, and if the process dies half-way the whole batch is undone
+    and found again by the next sweep, so no case is left half-moved.
+
+    The cases of one store due under one rule are moved together (`aftersales.cases.bulk`), in a savepoint
+    per group; a group that fails is retried case by case, and a case that cannot be acted on is logged
+    and left for the next sweep, without stopping the others. `bulk=False` moves every case through
+    `transition_case` on its own (the path the bulk one is tested against)."""
     now = now or clock.now()
+    items = list(items)
     result = SweepResult()
+    acted: set[tuple[int, str]] = set()
     with timeout_settings_cached(), transaction.atomic():
-        for store_id, case_id, rule in items:
-            try:
-                acted = apply_timeout(store_id=store_id, case_id=case_id, rule=rule, now=now)
-            except DomainError:
-                logger.exception("sla sweep: %s on case %s failed", rule, case_id)
-                result.failed += 1
-                continue
-            if acted:
-                result.acted += 1
-                result.actions.append((case_id, rule))
-            else:
-                result.skipped += 1
-            if after_each is not None:
-                after_each(case_id)
+        if not bulk:
+            for store_id, case_id, rule in items:
+                _apply_one(store_id, case_id, rule, now, result, acted)
+                if after_each is not None:
+                    after_each(case_id)
+        else:
+            groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+            for store_id, case_id, rule in items:
+                groups[(store_id, rule)].append(case_id)
+            for (store_id, rule), case_ids in groups.items():
+                _apply_group(store_id, rule, case_ids, now, result, acted)
+                if after_each is not None:
+                    for case_id in case_ids:
+                        after_each(case_id)
+    # In the order they were found, as one by one.
+    result.actions = [(case_id, rule) for _, case_id, rule in items if (case_id, rule) in acted]
     return result
+
+
+def _apply_one(store_id: int, case_id: int, rule: str, now: dt.datetime, result: SweepResult,
+               acted: set[tuple[int, str]]) -> None:
+    try:
+        moved = apply_timeout(store_id=store_id, case_id=case_id, rule=rule, now=now)
+    except DomainError:
+        logger.exception("sla sweep: %s on case %s failed", rule, case_id)
+        result.failed += 1
+        return
+    if moved:
+        result.acted += 1
+        acted.add((case_id, rule))
+    else:
+        result.skipped += 1
+
+
+def _apply_group(store_id: int, rule: str, case_ids: list[int], now: dt.datetime, result: SweepResult,
+                 acted: set[tuple[int, str]]) -> None:
+    """One store's cases due under one rule, in a few statements whatever their number."""
+    from aftersales.cases import bulk
+
+    fallback: list[int] = []
+    try:
+        with transaction.atomic():
+            cases = bulk.lock_due(store_id=store_id, case_ids=case_ids, rule=rule, now=now)
+            if rule in ALERTS:
+                _raise_alerts(store_id, cases, rule, now)
+                moved = cases
+            else:
+                steps = TIMEOUT_STEPS.get(rule)
+                if steps is None:
+                    raise ValidationFailed(f"no action is defined for the deadline {rule!r}",
+                                           code="unknown_deadline_rule")
+                done = bulk.transition_many(actor=_system(store_id, f"timeout: {rule}"), cases=cases, steps=steps,
+                                            rule=rule, now=clock.now())
+                moved = done.moved
+                fallback = [case.pk for case in done.fallback]
+                for case in done.stuck:
+                    logger.error("sla sweep: %s cannot act while case %s is %s", rule, case.pk, case.status)
+                result.failed += len(done.stuck)
+    except DomainError:
+        logger.exception("sla sweep: %s on %s cases of store %s failed together; one by one now", rule,
+                         len(case_ids), store_id)
+        for case_id in case_ids:
+            _apply_one(store_id, case_id, rule, now, result, acted)
+        return
+    result.acted += len(moved)
+    acted.update((case.pk, rule) for case in moved)
+    result.skipped += len(case_ids) - len(cases)
+    for case_id in fallback:  # a step with side effects of its own: through transition_case
+        _apply_one(store_id, case_id, rule, now, result, acted)
+
+
+def _raise_alerts(store_id: int, cases: list[Case], rule: str, now: dt.datetime) -> None:
+    """`_raise_alert` for many cases of one store at once."""
+    if not cases:
+        return
+    platform_mode, overrides = selectors.timeout_settings(store_id=store_id)
+    event = ALERTS[rule]
+    label = f"timeout: {rule}"
+    entries = [_entry(case, event, now, {"rule": rule, "due_at": case.deadline_at.isoformat() if case.deadline_at
+                                         else None}, label=label) for case in cases]
+    for case in cases:
+        case.deadline_at, case.deadline_rule = next_stage(case.status, rule, case.status_changed_at,
+                                                          platform_mode=platform_mode, overrides=overrides)
+    Case.objects.bulk_update(cases, ["deadline_at", "deadline_rule"])
+    TimelineEntry.objects.bulk_create(entries)
+    publish_many(f"case.{event}", [_payload(case, rule=rule) for case in cases])
 
 
 def due_batches(*, now: dt.datetime, batch: int = 200) -> Iterator[list[tuple[int, int, str]]]:
@@ -352,7 +508,7 @@ def due_batches(*, now: dt.datetime, batch: int = 200) -> Iterator[list[tuple[in
 
 
 def sweep_timeouts(*, now: dt.datetime | None = None, batch: int = 200,
-                   after_each: Callable[[int], None] | None = None) -> SweepResult:
+                   after_each: Callable[[int], None] | None = None, bulk: bool = True) -> SweepResult:
     """Acts, in this process, on every deadline due at `now`.
 
     The pages are read after the previous batch committed and continue past the last deadline seen, not
@@ -361,7 +517,7 @@ def sweep_timeouts(*, now: dt.datetime | None = None, batch: int = 200,
     now = now or clock.now()
     total = SweepResult()
     for items in due_batches(now=now, batch=batch):
-        part = apply_timeouts(items=items, now=now, after_each=after_each)
+        part = apply_timeouts(items=items, now=now, after_each=after_each, bulk=bulk)
         total.acted += part.acted
         total.skipped += part.skipped
         total.failed += part.failed
