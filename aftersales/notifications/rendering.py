@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 LANGUAGES = ("zh-hans", "en")
 SMS_EVENTS = frozenset({"case.created", "case.decided", "case.counter_offer", "case.return_label_ready",
                         "case.refunded", "case.reshipped", "case.message_posted"})
+# Buyer e-mails about sending the goods back, which carry the return slip when the case has one.
+SLIP_STATUSES = frozenset({"awaiting_return", "awaiting_device"})
+SLIP_EVENTS = frozenset({"case.decided", "case.timeout_fired", "case.return_label_ready"})
 # Our own mail carries this header; seeing it on incoming mail means our mail came back to us.
 EVENT_HEADER = "X-Aftersales-Event-Id"
 
@@ -87,9 +90,42 @@ def _split(rendered: str) -> tuple[str, str]:
     return " ".join(subject.split()), body.strip() + "\n"
 
 
+def return_slip(event: OutboxEvent) -> tuple[str, bytes, str] | None:
+    """The return slip (file name, content, type) a buyer e-mail about this event should carry, or None.
+
+    The slip is the attachment named by the case's latest case.return_label_ready event: the logistics app
+    announces each slip it files, so the outbox already knows which attachment is the slip without a
+    convention on file names. Read through the attachment's storage, wherever that keeps files."""
+    from aftersales.cases.models import Attachment
+
+    from .models import OutboxEvent
+
+    if event.case_id is None or event.type not in SLIP_EVENTS:
+        return None
+    if event.type == "case.return_label_ready":
+        attachment_id = event.payload.get("attachment_id")
+    elif event.payload.get("status") in SLIP_STATUSES:
+        announced = (OutboxEvent.objects.filter(store_id=event.store_id, case_id=event.case_id,
+                                                type="case.return_label_ready")
+                     .order_by("-created_at").values_list("payload", flat=True).first())
+        attachment_id = (announced or {}).get("attachment_id")
+    else:
+        return None
+    if not attachment_id:
+        return None
+    attachment = Attachment.objects.filter(store_id=event.store_id, case_id=event.case_id, pk=attachment_id).first()
+    if attachment is None:
+        return None
+    with attachment.file.open("rb") as handle:
+        content = handle.read()
+    return attachment.original_name, content, attachment.content_type
+
+
 def email_for(delivery: Delivery, event: OutboxEvent) -> EmailMultiAlternatives:
     language = language_of(delivery.language)
     context = _context(delivery, event)
+    slip = None if context["staff"] else return_slip(event)
+    context["slip_name"] = slip[0] if slip else ""
     name = "staff" if context["staff"] else event.type.replace(".", "_")
     with translation.override(language):
         subject, body = _split(render_to_string(f"notifications/email/{language}/{name}.txt", context))
@@ -105,6 +141,8 @@ def email_for(delivery: Delivery, event: OutboxEvent) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
                                      to=[delivery.target], reply_to=reply_to, headers=headers)
     message.attach_alternative(html, "text/html")
+    if slip is not None:
+        message.attach(*slip)
     return message
 
 
@@ -113,4 +151,22 @@ def sms_for(delivery: Delivery, event: OutboxEvent) -> str:
     with translation.override(language):
         text = render_to_string(f"notifications/sms/{language}/{event.type.replace('.', '_')}.txt",
                                 _context(delivery, event))
+    return " ".join(text.split())
+
+
+def guest_code_email(language: str, context: dict[str, Any], *, to: str) -> EmailMultiAlternatives:
+    """The one-time code a guest asked for, in plain text and HTML; no reply address: nobody reads it."""
+    with translation.override(language):
+        subject, body = _split(render_to_string(f"notifications/email/{language}/guest_code.txt", context))
+        html = render_to_string(f"notifications/email/{language}/base.html",
+                                {**context, "subject": subject, "paragraphs": [p for p in body.split("\n\n") if p]})
+    message = EmailMultiAlternatives(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to],
+                                     headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"})
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def guest_code_sms(language: str, context: dict[str, Any]) -> str:
+    with translation.override(language):
+        text = render_to_string(f"notifications/sms/{language}/guest_code.txt", context)
     return " ".join(text.split())

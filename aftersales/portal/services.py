@@ -1,7 +1,7 @@
 """Guest access: a one-time code proves the person holds the order's phone or e-mail.
 
-The code goes out through the notification channel; until one exists (the embedded default) it is
-written to the log at INFO. Only a keyed hash is stored, it expires, and a few wrong guesses kill it.
+The code goes to the buyer's phone by SMS or to their e-mail, through the notifications services.
+Only a keyed hash is stored, it expires, and a few wrong guesses kill it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.db import transaction
 
 from aftersales.core import clock
 from aftersales.core.errors import Conflict, ValidationFailed
+from aftersales.notifications import services as notification_services
 from aftersales.orders.models import Order
 
 from .models import GuestCode
@@ -30,6 +31,7 @@ MAX_CODES_PER_HOUR = 5
 class IssuedCode:
     guest_code_id: int
     code: str
+    channel: str = ""  # "sms", "email", or "" when no channel took it
 
 
 def _digest(order_id: int, code: str) -> str:
@@ -69,8 +71,13 @@ def issue_guest_code(*, order_number: str, contact: str) -> IssuedCode | None:
         store_id=order.store_id, order=order, code_hash=_digest(order.pk, code), created_at=now,
         expires_at=now + _ttl(),
     )
-    logger.info("guest access code for order %s (store %s): %s", order.external_id, order.store_id, code)
-    return IssuedCode(guest_code_id=guest_code.pk, code=code)
+    # Sent after the code row exists, so a code that reached the guest can always be verified.
+    channel = notification_services.send_guest_code(
+        store_id=order.store_id, buyer_id=order.buyer_id, contact=contact, code=code,
+        minutes=int(_ttl().total_seconds() // 60))
+    logger.info("guest access code for order %s (store %s) sent by %s", order.external_id, order.store_id,
+                channel or "no channel")
+    return IssuedCode(guest_code_id=guest_code.pk, code=code, channel=channel)
 
 
 def _ttl() -> dt.timedelta:

@@ -7,6 +7,7 @@ import io
 import logging
 
 import pytest
+from django.core import mail
 from django.test import Client
 from PIL import Image
 
@@ -15,8 +16,11 @@ from aftersales.cases.models import Attachment, Case
 from aftersales.cases.services import LineRequest, install_default_reason_codes
 from aftersales.core import clock
 from aftersales.core.errors import DomainError
+from aftersales.notifications import services as notification_services
+from aftersales.notifications.providers.sms import SandboxSmsProvider
 from aftersales.portal import services as portal_services
 from aftersales.portal.models import GuestCode
+from aftersales.stores.models import Buyer
 from aftersales.testing.factories import SIGNED_AT, buyer_of, make_buyer, make_order, make_store
 
 pytestmark = pytest.mark.django_db
@@ -125,19 +129,53 @@ def test_the_page_language_follows_the_browser():
 
 # --- guest access ---------------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def _sandbox_sms():
+    SandboxSmsProvider.clear()
+    yield
+    SandboxSmsProvider.clear()
+
+
 def _guest_order():
     store = make_store()
     buyer = make_buyer(store)
     return make_order(store, buyer)
 
 
-def test_a_guest_code_is_logged_and_only_its_hash_is_stored(caplog):
+def test_a_guest_code_is_mailed_to_the_buyer_and_only_its_hash_is_stored(caplog):
     order = _guest_order()
     with caplog.at_level(logging.INFO, logger="aftersales.portal.services"):
         issued = portal_services.issue_guest_code(order_number=order.external_id, contact=order.buyer.email)
     assert issued is not None
-    assert issued.code in caplog.text
+    assert issued.channel == "email"
+    [message] = mail.outbox
+    assert message.to == [order.buyer.email]
+    assert message.subject == f"您的售后验证码：{issued.code}"
+    assert f"验证码为 {issued.code}，10 分钟内有效" in message.body
+    assert issued.code not in caplog.text
     assert issued.code not in GuestCode.objects.get(pk=issued.guest_code_id).code_hash
+
+
+def test_a_guest_who_gave_the_phone_gets_the_code_by_sms():
+    order = _guest_order()
+    Buyer.objects.filter(pk=order.buyer_id).update(phone="+8613900001111", language="en")
+    issued = portal_services.issue_guest_code(order_number=order.external_id, contact="+86 139-0000-1111")
+    assert issued is not None
+    assert issued.channel == "sms"
+    assert [(m.to, m.body) for m in SandboxSmsProvider.sent] == [
+        ("+8613900001111", f"{order.store.name}: your after-sales code is {issued.code}, valid for 10 minutes. "
+                           "Do not share it.")]
+    assert mail.outbox == []
+
+
+def test_a_phone_that_opted_out_of_sms_gets_the_code_by_email():
+    order = _guest_order()
+    Buyer.objects.filter(pk=order.buyer_id).update(phone="+8613900002222")
+    notification_services.sms_opt_out(store_id=order.store_id, phone="+8613900002222")
+    issued = portal_services.issue_guest_code(order_number=order.external_id, contact="+8613900002222")
+    assert issued is not None
+    assert (issued.channel, SandboxSmsProvider.sent, [m.to[0] for m in mail.outbox]) == (
+        "email", [], [order.buyer.email])
 
 
 def test_no_code_when_the_contact_does_not_match():
