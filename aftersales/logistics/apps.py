@@ -12,3 +12,4 @@ class LogisticsConfig(AppConfig):
         from . import services
 
         events.subscribe("case.transitioned", services.on_case_transitioned)
+        events.subscribe_in_transaction("case.transitioned", services.on_case_transitioned_in_transaction)

@@ -32,6 +32,7 @@ from aftersales.orders.models import OrderLine
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Store
 from aftersales.stores.permissions import Actor, system_actor
+from aftersales.warehouse import services as warehouse_services
 
 from . import carriers
 from .models import (
@@ -307,16 +308,42 @@ def choose_replacement(*, actor: Actor, case_id: int, order_line_id: int, sku: s
         new_price = product.price if product is not None else paid
         difference = ((new_price - paid) * line.quantity).quantize(Decimal("0.01"))
         settlement = Settlement.NONE if difference == 0 else Settlement.CHARGE if difference > 0 else Settlement.REFUND
-        Exchange.objects.filter(store_id=case.store_id, case=case, order_line=original,
-                                status=ExchangeStatus.RESERVED).update(status=ExchangeStatus.RELEASED)
+        for previous in Exchange.objects.filter(store_id=case.store_id, case=case, order_line=original,
+                                                status=ExchangeStatus.RESERVED):
+            _release(actor, previous)
         exchange = Exchange.objects.create(
             store_id=case.store_id, case=case, order_line=original, quantity=line.quantity, replacement_sku=sku,
             replacement_name=product.name if product is not None else original.name, original_unit_price=paid,
             replacement_unit_price=new_price, price_difference=difference, settlement=settlement,
             status=ExchangeStatus.RESERVED, created_at=clock.now())
+        # Out of stock raises here and nothing above is kept: the previous choice stays reserved.
+        warehouse_services.reserve_replacement(actor=actor, case=case, exchange=exchange)
         publish_on_commit("exchange.reserved", {"store_id": case.store_id, "case_id": case.pk, "sku": sku,
                                                 "quantity": line.quantity, "price_difference": str(difference)})
     return exchange
+
+
+def _release(actor: Actor, exchange: Exchange) -> None:
+    Exchange.objects.filter(pk=exchange.pk).update(status=ExchangeStatus.RELEASED)
+    warehouse_services.release_reservation(actor=actor, exchange_id=exchange.pk)
+
+
+# An exchange case that ends here will not ship its replacement: cancelled, expired, closed without
+# shipping (rejected, arbitration) or turned into a refund by an accepted counter-offer.
+_GIVES_UP_EXCHANGE = frozenset({*Status.TERMINAL, Status.REFUNDING, Status.REFUNDED})
+
+
+def on_case_transitioned_in_transaction(event: str, payload: dict[str, Any]) -> None:
+    """Frees what an abandoned exchange held, in the same transaction as the move that abandoned it."""
+    if payload.get("status") not in _GIVES_UP_EXCHANGE:
+        return
+    held = list(Exchange.objects.filter(store_id=payload["store_id"], case_id=payload["case_id"],
+                                        status=ExchangeStatus.RESERVED))
+    if not held:
+        return
+    system = system_actor(payload["store_id"], "exchange released")
+    for exchange in held:
+        _release(system, exchange)
 
 
 def reship_exchange(*, actor: Actor, case_id: int, carrier: str, tracking_number: str) -> CaseShipment:
@@ -334,6 +361,8 @@ def reship_exchange(*, actor: Actor, case_id: int, carrier: str, tracking_number
                                                "tracking_number": shipment.tracking_number})
         Exchange.objects.filter(pk__in=[e.pk for e in reserved]).update(status=ExchangeStatus.SHIPPED,
                                                                         shipment=shipment)
+        for exchange in reserved:
+            warehouse_services.consume_reservation(actor=actor, exchange_id=exchange.pk)
         publish_on_commit("exchange.shipped", {"store_id": case.store_id, "case_id": case.pk,
                                                "skus": [e.replacement_sku for e in reserved]})
     return shipment

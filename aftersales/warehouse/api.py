@@ -17,7 +17,19 @@ from aftersales.core.errors import ValidationFailed
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
-from .schemas import DispositionOut, DispositionsIn, InspectionForm, InspectionOut, ScanIn, ScanOut
+from .models import StockLevel
+from .schemas import (
+    DispositionOut,
+    DispositionsIn,
+    InspectionForm,
+    InspectionOut,
+    MovementOut,
+    ScanIn,
+    ScanOut,
+    StockAdjustIn,
+    StockOut,
+    StockSetIn,
+)
 
 router = Router(tags=["warehouse"])
 
@@ -93,3 +105,41 @@ def adjustments_csv(request: HttpRequest, since: dt.datetime, until: dt.datetime
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="inventory-adjustments.csv"'
     return response
+
+
+def _stock_out(stock: StockLevel) -> dict[str, Any]:
+    return {"warehouse_id": stock.warehouse_id, "warehouse_code": stock.warehouse.code, "sku": stock.sku,
+            "on_hand": stock.on_hand, "reserved": stock.reserved, "available": stock.available,
+            "updated_at": stock.updated_at}
+
+
+@router.get("/warehouse/stock", response={200: list[StockOut], **ERROR_RESPONSES},
+            summary="Stock levels per warehouse and SKU: on hand, reserved for replacements, available")
+def stock_levels(request: HttpRequest, sku: str = "", warehouse_id: int | None = None) -> list[dict[str, Any]]:
+    return [_stock_out(s) for s in selectors.stock_levels(_actor(request), sku=sku, warehouse_id=warehouse_id)]
+
+
+@router.put("/warehouse/stock", response={200: StockOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
+            summary="Set a stock level from a count",
+            description="Errors: invalid_sku, invalid_quantity (422); not_found (404, warehouse); below_reserved "
+                        "(409, the count is below the units held for replacements).")
+def set_stock(request: HttpRequest, body: StockSetIn) -> dict[str, Any]:
+    stock = services.set_stock(actor=_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
+                               on_hand=body.on_hand, reason=body.reason)
+    return _stock_out(stock)
+
+
+@router.post("/warehouse/stock/adjustments", response={200: StockOut, **ERROR_RESPONSES},
+             summary="Adjust a stock level by a number of units, with the reason",
+             description="Errors: invalid_sku, invalid_quantity, field_required (422); not_found (404, warehouse); "
+                         "insufficient_stock (409, below zero or below what is reserved).")
+def adjust_stock(request: HttpRequest, body: StockAdjustIn) -> dict[str, Any]:
+    stock = services.adjust_stock(actor=_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
+                                  delta=body.delta, reason=body.reason)
+    return _stock_out(stock)
+
+
+@router.get("/warehouse/stock/{warehouse_id}/{sku}/movements", response={200: list[MovementOut], **ERROR_RESPONSES},
+            summary="The history of one stock level, newest first")
+def stock_movements(request: HttpRequest, warehouse_id: int, sku: str) -> list[Any]:
+    return selectors.stock_movements(_actor(request), warehouse_id=warehouse_id, sku=sku)

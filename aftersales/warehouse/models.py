@@ -93,3 +93,77 @@ class LineDisposition(StoreScopedModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["inspection", "case_line"], name="disposition_one_per_line")]
         indexes = [models.Index(fields=["store", "decided_at"], name="disposition_store_decided")]
+
+
+class StockLevel(StoreScopedModel):
+    """What one warehouse holds of one SKU. `reserved` units are promised to replacements not shipped yet;
+    what can still be promised is `on_hand - reserved`. The CHECKs are the last word on overselling: no
+    code path can reserve a unit that is not there, on SQLite as on PostgreSQL."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    warehouse = models.ForeignKey("logistics.Warehouse", on_delete=models.PROTECT, related_name="stock_levels")
+    sku = models.CharField(_("SKU"), max_length=64)
+    on_hand = models.IntegerField(_("on hand"), default=0)
+    reserved = models.IntegerField(_("reserved"), default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "sku"], name="stocklevel_unique_sku"),
+            models.CheckConstraint(condition=models.Q(on_hand__gte=0), name="stocklevel_on_hand_not_negative"),
+            models.CheckConstraint(condition=models.Q(reserved__gte=0), name="stocklevel_reserved_not_negative"),
+            models.CheckConstraint(condition=models.Q(reserved__lte=models.F("on_hand")),
+                                   name="stocklevel_reserved_not_above_on_hand"),
+        ]
+        indexes = [models.Index(fields=["store", "sku"], name="stocklevel_store_sku")]
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class MovementKind(models.TextChoices):
+    COUNT = "count", _("Stock count")
+    ADJUST = "adjust", _("Adjustment")
+    RESERVE = "reserve", _("Reserved for a replacement")
+    RELEASE = "release", _("Reservation released")
+    SHIP = "ship_replacement", _("Replacement shipped")
+    RESTOCK = "restock", _("Returned goods restocked")
+
+
+class StockMovement(StoreScopedModel):
+    """Every change of a stock level, with why and by whom: the stock's own history."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    stock = models.ForeignKey(StockLevel, on_delete=models.CASCADE, related_name="movements")
+    kind = models.CharField(max_length=20, choices=MovementKind.choices)
+    on_hand_delta = models.IntegerField(default=0)
+    reserved_delta = models.IntegerField(default=0)
+    on_hand_after = models.IntegerField()
+    reserved_after = models.IntegerField()
+    case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    actor = models.CharField(max_length=120)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "at"], name="stockmovement_store_at")]
+
+
+class ReservationStatus(models.TextChoices):
+    RESERVED = "reserved", _("Reserved")
+    CONSUMED = "consumed", _("Shipped")
+    RELEASED = "released", _("Released")
+
+
+class StockReservation(StoreScopedModel):
+    """The unit(s) held for one exchange's replacement until it ships or the exchange is given up."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    stock = models.ForeignKey(StockLevel, on_delete=models.PROTECT, related_name="reservations")
+    exchange = models.OneToOneField("logistics.Exchange", on_delete=models.CASCADE, related_name="reservation")
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.RESERVED)
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)

@@ -55,3 +55,39 @@ class DispositionOut(Schema):
     sku: str
     quantity: int
     disposition: str
+
+
+class StockSetIn(_In):
+    warehouse_id: int
+    sku: str = Field(min_length=1, max_length=64)
+    on_hand: int = Field(ge=0)
+    reason: str = Field("", max_length=200)
+
+
+class StockAdjustIn(_In):
+    warehouse_id: int
+    sku: str = Field(min_length=1, max_length=64)
+    delta: int
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StockOut(Schema):
+    warehouse_id: int
+    warehouse_code: str
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    updated_at: dt.datetime
+
+
+class MovementOut(Schema):
+    kind: str
+    on_hand_delta: int
+    reserved_delta: int
+    on_hand_after: int
+    reserved_after: int
+    case_id: int | None
+    reason: str
+    actor: str
+    at: dt.datetime

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aftersales.cases import selectors as case_selectors
 from aftersales.core.errors import NotFound
+from aftersales.stores import permissions as perm
 from aftersales.stores.permissions import Actor
 
-from .models import Inspection
+from .models import Inspection, StockLevel, StockMovement
 
 
 def case_inspection(actor: Actor, case_id: int) -> Inspection:
@@ -15,3 +16,21 @@ def case_inspection(actor: Actor, case_id: int) -> Inspection:
     if inspection is None:
         raise NotFound("inspection")
     return inspection
+
+
+def stock_levels(actor: Actor, sku: str = "", warehouse_id: int | None = None) -> list[StockLevel]:
+    actor.require(perm.CASE_WAREHOUSE)
+    query = StockLevel.objects.filter(store_id=actor.store_id).select_related("warehouse").order_by("sku", "id")
+    if sku:
+        query = query.filter(sku=sku)
+    if warehouse_id is not None:
+        query = query.filter(warehouse_id=warehouse_id)
+    return list(query[:1000])
+
+
+def stock_movements(actor: Actor, *, warehouse_id: int, sku: str, limit: int = 200) -> list[StockMovement]:
+    actor.require(perm.CASE_WAREHOUSE)
+    stock = StockLevel.objects.filter(store_id=actor.store_id, warehouse_id=warehouse_id, sku=sku).first()
+    if stock is None:
+        raise NotFound("stock")
+    return list(stock.movements.filter(store_id=actor.store_id).order_by("-at", "-id")[:limit])

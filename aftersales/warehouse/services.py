@@ -12,7 +12,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from aftersales.cases import services as case_services
 from aftersales.cases.models import Case, CaseLine, Visibility
@@ -20,13 +20,26 @@ from aftersales.cases.states import Action, Kind, Status
 from aftersales.core import clock
 from aftersales.core.errors import Conflict, NotFound, ValidationFailed
 from aftersales.core.events import publish_on_commit
-from aftersales.logistics.models import CaseShipment, Direction
+from aftersales.logistics.models import CaseShipment, Direction, Exchange, Warehouse
 from aftersales.orders.models import OrderLine
 from aftersales.stores import permissions as perm
 from aftersales.stores.permissions import Actor
 
 from .checklists import checks_for
-from .models import Check, Disposition, Grade, Inspection, InspectionResult, LineDisposition, Receipt
+from .models import (
+    Check,
+    Disposition,
+    Grade,
+    Inspection,
+    InspectionResult,
+    LineDisposition,
+    MovementKind,
+    Receipt,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+    StockReservation,
+)
 
 _AWAITING_GOODS = frozenset({Status.AWAITING_RETURN, Status.RETURN_IN_TRANSIT, Status.AWAITING_DEVICE,
                              Status.DEVICE_IN_TRANSIT})
@@ -201,11 +214,38 @@ def set_dispositions(*, actor: Actor, case_id: int, decisions: Sequence[LineDeci
                                         disposition=decision.disposition, warehouse_code=warehouse_code[:20],
                                         decided_by=actor.label, decided_at=now))
         LineDisposition.objects.bulk_create(rows)
+        restock_to = _restock_warehouse(case, warehouse_code) if any(
+            r.disposition == Disposition.RESTOCK for r in rows) else None
+        for row in rows:
+            if row.disposition == Disposition.RESTOCK and restock_to is not None:
+                row.warehouse_code = restock_to.code
+                LineDisposition.objects.filter(pk=row.pk).update(warehouse_code=restock_to.code)
+                stock = _stock_for_update(case.store_id, restock_to, row.sku, create=True)
+                _move(stock, MovementKind.RESTOCK, on_hand=row.quantity, case=case, actor=actor,
+                      reason=f"{case.number} restock")
         publish_on_commit("inventory.adjusted", {
             "store_id": case.store_id, "case_id": case.pk, "number": case.number,
             "adjustments": [{"sku": r.sku, "quantity": r.quantity, "disposition": r.disposition,
                              "sellable_delta": _sellable_delta(r), "warehouse": r.warehouse_code} for r in rows]})
     return rows
+
+
+def _restock_warehouse(case: Case, code: str) -> Warehouse:
+    """Where restocked goods go: the warehouse named, else the one the parcel was sent to, else the
+    store's default return address."""
+    if code:
+        named = Warehouse.objects.filter(store_id=case.store_id, code=code).first()
+        if named is None:
+            raise ValidationFailed(f"unknown warehouse {code!r}", field="warehouse_code", code="unknown_warehouse")
+        return named
+    shipment = (CaseShipment.objects.filter(store_id=case.store_id, case=case, direction=Direction.INBOUND,
+                                            warehouse__isnull=False).select_related("warehouse").order_by("-id").first())
+    if shipment is not None and shipment.warehouse is not None:
+        return shipment.warehouse
+    default = Warehouse.objects.filter(store_id=case.store_id, is_default=True).first()
+    if default is None:
+        raise Conflict("no_warehouse", "the store has no warehouse to restock into")
+    return default
 
 
 def _sellable_delta(row: LineDisposition) -> int:
@@ -223,11 +263,156 @@ def inventory_adjustments_csv(*, actor: Actor, since: dt.datetime, until: dt.dat
         raise ValidationFailed("since must be before until", field="since", code="invalid_range")
     rows = (LineDisposition.objects.filter(store_id=actor.store_id, decided_at__gte=since, decided_at__lt=until)
             .select_related("inspection__case").order_by("decided_at", "id"))
+    lines: list[tuple[dt.datetime, int, list[object]]] = [
+        (row.decided_at, 0, [row.decided_at.isoformat(), row.inspection.case.number, row.sku, row.quantity,
+                             row.disposition, _sellable_delta(row), row.warehouse_code, row.inspection.grade,
+                             row.decided_by]) for row in rows]
+    # Counts, corrections and shipped replacements change what is on the shelf too; restocks are already
+    # there as their disposition, and reservations move no goods.
+    movements = (StockMovement.objects.filter(store_id=actor.store_id, at__gte=since, at__lt=until,
+                                              kind__in=_SHELF_MOVES).select_related("stock__warehouse", "case"))
+    lines.extend((m.at, 1, [m.at.isoformat(), m.case.number if m.case else "", m.stock.sku, abs(m.on_hand_delta),
+                            m.kind, m.on_hand_delta, m.stock.warehouse.code, "", m.actor]) for m in movements)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for row in rows:
-        writer.writerow([row.decided_at.isoformat(), row.inspection.case.number, row.sku, row.quantity,
-                         row.disposition, _sellable_delta(row), row.warehouse_code, row.inspection.grade,
-                         row.decided_by])
+    for _, _, line in sorted(lines, key=lambda t: (t[0], t[1])):
+        writer.writerow(line)
     return out.getvalue()
+
+
+# --- stock ------------------------------------------------------------------------------------------
+
+_SHELF_MOVES = (MovementKind.COUNT, MovementKind.ADJUST, MovementKind.SHIP)
+
+
+def _warehouse(actor: Actor, warehouse_id: int) -> Warehouse:
+    found = Warehouse.objects.filter(store_id=actor.store_id, pk=warehouse_id).first()
+    if found is None:
+        raise NotFound("warehouse")
+    return found
+
+
+def _clean_sku(sku: str) -> str:
+    sku = (sku or "").strip()
+    if not sku or len(sku) > 64:
+        raise ValidationFailed("give a SKU of at most 64 characters", field="sku", code="invalid_sku")
+    return sku
+
+
+def _stock_for_update(store_id: int, warehouse: Warehouse, sku: str, *, create: bool) -> StockLevel:
+    if create:
+        try:
+            with transaction.atomic():
+                StockLevel.objects.get_or_create(store_id=store_id, warehouse=warehouse, sku=sku,
+                                                 defaults={"updated_at": clock.now()})
+        except IntegrityError:
+            pass  # created by a concurrent request; the lock below waits for it
+    return StockLevel.objects.select_for_update().get(store_id=store_id, warehouse=warehouse, sku=sku)
+
+
+def _move(stock: StockLevel, kind: str, *, actor: Actor, on_hand: int = 0, reserved: int = 0,
+          case: Case | None = None, reason: str = "") -> StockMovement:
+    """Applies one change to a locked stock row and writes its history; the row's CHECKs refuse a level
+    below zero or more reserved than on hand."""
+    stock.on_hand += on_hand
+    stock.reserved += reserved
+    stock.updated_at = clock.now()
+    try:
+        with transaction.atomic():
+            stock.save(update_fields=["on_hand", "reserved", "updated_at"])
+    except IntegrityError as exc:
+        raise Conflict("insufficient_stock", "the stock level cannot go below zero or below what is reserved",
+                       details={"sku": stock.sku, "warehouse_id": stock.warehouse_id}) from exc
+    return StockMovement.objects.create(
+        store_id=stock.store_id, stock=stock, kind=kind, on_hand_delta=on_hand, reserved_delta=reserved,
+        on_hand_after=stock.on_hand, reserved_after=stock.reserved, case=case, reason=reason[:200],
+        actor=actor.label[:120], at=stock.updated_at)
+
+
+def _announce(stock: StockLevel, movement: StockMovement) -> None:
+    # The same event as a disposition, so the shop's stock system hears of every change on the shelf.
+    publish_on_commit("inventory.adjusted", {
+        "store_id": stock.store_id, "case_id": movement.case_id, "number": movement.case.number if movement.case else "",
+        "adjustments": [{"sku": stock.sku, "quantity": abs(movement.on_hand_delta), "disposition": movement.kind,
+                         "sellable_delta": movement.on_hand_delta, "warehouse": stock.warehouse.code}]})
+
+
+def set_stock(*, actor: Actor, warehouse_id: int, sku: str, on_hand: int, reason: str = "") -> StockLevel:
+    """A stock count: the warehouse now holds `on_hand` units. Refused below what is reserved."""
+    actor.require(perm.CASE_WAREHOUSE)
+    sku = _clean_sku(sku)
+    if on_hand < 0:
+        raise ValidationFailed("a count cannot be negative", field="on_hand", code="invalid_quantity")
+    with transaction.atomic():
+        warehouse = _warehouse(actor, warehouse_id)
+        stock = _stock_for_update(actor.store_id, warehouse, sku, create=True)
+        if on_hand < stock.reserved:
+            raise Conflict("below_reserved", "the count is below the units reserved for replacements",
+                           details={"reserved": stock.reserved})
+        delta = on_hand - stock.on_hand
+        movement = _move(stock, MovementKind.COUNT, actor=actor, on_hand=delta, reason=reason or "count")
+        if delta:
+            _announce(stock, movement)
+    return stock
+
+
+def adjust_stock(*, actor: Actor, warehouse_id: int, sku: str, delta: int, reason: str) -> StockLevel:
+    """A correction by `delta` units (goods found, damaged, written off), with the reason."""
+    actor.require(perm.CASE_WAREHOUSE)
+    sku = _clean_sku(sku)
+    if delta == 0:
+        raise ValidationFailed("an adjustment changes the level", field="delta", code="invalid_quantity")
+    if not reason.strip():
+        raise ValidationFailed("say why the stock is adjusted", field="reason", code="field_required")
+    with transaction.atomic():
+        warehouse = _warehouse(actor, warehouse_id)
+        stock = _stock_for_update(actor.store_id, warehouse, sku, create=True)
+        _announce(stock, _move(stock, MovementKind.ADJUST, actor=actor, on_hand=delta, reason=reason.strip()))
+    return stock
+
+
+def reserve_replacement(*, actor: Actor, case: Case, exchange: Exchange) -> StockReservation:
+    """Holds the replacement's units for an exchange, in the caller's transaction. The store's default
+    warehouse is preferred, then the others in a fixed order; every row of the SKU is locked in id order,
+    so two reservations never deadlock, and the second to come sees what the first took."""
+    rows = list(StockLevel.objects.select_for_update().filter(store_id=case.store_id, sku=exchange.replacement_sku)
+                .select_related("warehouse").order_by("id"))
+    rows.sort(key=lambda r: (not r.warehouse.is_default, r.pk))
+    stock = next((r for r in rows if r.available >= exchange.quantity), None)
+    if stock is None:
+        raise Conflict("out_of_stock", "the replacement is out of stock",
+                       details={"sku": exchange.replacement_sku, "requested": exchange.quantity,
+                                "available": sum(max(r.available, 0) for r in rows)})
+    _move(stock, MovementKind.RESERVE, actor=actor, reserved=exchange.quantity, case=case,
+          reason=f"exchange {exchange.pk}")
+    return StockReservation.objects.create(store_id=case.store_id, stock=stock, exchange=exchange, case=case,
+                                           quantity=exchange.quantity, created_at=clock.now())
+
+
+def _close_reservation(actor: Actor, exchange_id: int, status: str) -> StockReservation | None:
+    reservation = (StockReservation.objects.select_for_update().filter(exchange_id=exchange_id,
+                                                                       status=ReservationStatus.RESERVED).first())
+    if reservation is None:
+        return None
+    stock = StockLevel.objects.select_for_update().select_related("warehouse").get(pk=reservation.stock_id)
+    case = Case.objects.get(pk=reservation.case_id)
+    if status == ReservationStatus.CONSUMED:
+        _announce(stock, _move(stock, MovementKind.SHIP, actor=actor, on_hand=-reservation.quantity,
+                               reserved=-reservation.quantity, case=case, reason=f"exchange {exchange_id}"))
+    else:
+        _move(stock, MovementKind.RELEASE, actor=actor, reserved=-reservation.quantity, case=case,
+              reason=f"exchange {exchange_id}")
+    reservation.status, reservation.closed_at = status, clock.now()
+    reservation.save(update_fields=["status", "closed_at"])
+    return reservation
+
+
+def consume_reservation(*, actor: Actor, exchange_id: int) -> StockReservation | None:
+    """The replacement left the warehouse: the held units leave the shelf."""
+    return _close_reservation(actor, exchange_id, ReservationStatus.CONSUMED)
+
+
+def release_reservation(*, actor: Actor, exchange_id: int) -> StockReservation | None:
+    """The exchange was given up (another replacement chosen, the case cancelled): the units are free."""
+    return _close_reservation(actor, exchange_id, ReservationStatus.RELEASED)

@@ -44,7 +44,7 @@ def test_approving_a_return_files_the_slip_once_and_announces_it(heard, django_c
     order = f.make_order(store)
     agent = f.staff(store, "admin")
     case = case_services.create_case(actor=agent, kind="return_refund", order_id=order.pk, reason_code="quality",
-                                     lines=[case_services.LineRequest(order_line_id=order.lines.first().pk,
+                                     lines=[case_services.LineRequest(order_line_id=order.lines.order_by("line_no")[0].pk,
                                                                       quantity=1)])
     with django_capture_on_commit_callbacks(execute=True):
         case_services.transition_case(actor=agent, case_id=case.pk, action="approve")

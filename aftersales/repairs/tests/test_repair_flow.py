@@ -13,6 +13,7 @@ from aftersales.logistics.tests.helpers import approved_case, post_generic, ware
 from aftersales.repairs import services
 from aftersales.testing import factories as f
 from aftersales.tests import token_caller
+from aftersales.warehouse import services as warehouse_services
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +82,7 @@ def test_a_second_failed_repair_of_the_same_fault_offers_and_allows_conversion_t
 def test_exchange_with_a_dearer_replacement_records_the_charge_and_closes_on_delivery(store):
     admin = f.staff(store, "admin")
     Product.objects.create(store=store, sku="TSHIRT-L", name="T恤 L", price=Decimal("109.00"))
+    warehouse_services.set_stock(actor=admin, warehouse_id=store.warehouses.get().pk, sku="TSHIRT-L", on_hand=1)
     case = approved_case(store, "exchange")
     caller = token_caller(store)
     caller.post("/warehouse/receipts", {"code": case.number})
