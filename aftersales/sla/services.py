@@ -516,12 +516,19 @@ def sweep_timeouts(*, now: dt.datetime | None = None, batch: int = 200,
     and a late sweep catches up every stage in the one run."""
     now = now or clock.now()
     total = SweepResult()
-    for items in due_batches(now=now, batch=batch):
-        part = apply_timeouts(items=items, now=now, after_each=after_each, bulk=bulk)
-        total.acted += part.acted
-        total.skipped += part.skipped
-        total.failed += part.failed
-        total.actions.extend(part.actions)
+    # An alert's next stage may fall due before the last deadline already read, behind the pages: then
+    # another pass. A state has at most three stages, so this ends.
+    for _ in range(4):
+        staged = False
+        for items in due_batches(now=now, batch=batch):
+            part = apply_timeouts(items=items, now=now, after_each=after_each, bulk=bulk)
+            total.acted += part.acted
+            total.skipped += part.skipped
+            total.failed += part.failed
+            total.actions.extend(part.actions)
+            staged = staged or any(rule in ALERTS for _, rule in part.actions)
+        if not staged:
+            break
     return total
 
 

@@ -197,3 +197,46 @@ def test_calendar_settings_are_checked_and_only_an_admin_changes_them(store):
     with pytest.raises(PermissionDenied):
         services.save_calendar(actor=f.staff(store, "agent"), hours={"0": [["09:00", "18:00"]]})
     assert (bad.value.code, BusinessCalendar.objects.filter(store=store).exists()) == ("invalid_hours", False)
+
+
+def test_a_reopened_conversation_starts_a_new_first_response_and_resolution(store, travel):
+    make_policy(store, first_response_minutes=60, resolution_minutes=600, business_time=False)
+    travel.to(sh(2026, 11, 23, 10, 0))
+    case = open_inquiry(store)
+    supervisor = f.staff(store, role="supervisor")
+    travel.to(sh(2026, 11, 23, 10, 30))
+    case_services.post_message(actor=supervisor, case_id=case.pk, body="sorted, a new one is on its way")
+    case_services.transition_case(actor=supervisor, case_id=case.pk, action="resolve")
+
+    reopened_at = travel.to(sh(2026, 11, 24, 9, 0))
+    case_services.transition_case(actor=supervisor, case_id=case.pk, action="reopen")
+
+    rows = list(SlaClock.objects.filter(case=case).order_by("started_at", "target")
+                .values_list("target", "started_at", "met_at", "stopped_at", "due_at"))
+    assert rows == [
+        ("first_response", sh(2026, 11, 23, 10, 0), sh(2026, 11, 23, 10, 30), sh(2026, 11, 23, 10, 30), None),
+        ("resolution", sh(2026, 11, 23, 10, 0), sh(2026, 11, 23, 10, 30), sh(2026, 11, 23, 10, 30), None),
+        ("first_response", reopened_at, None, None, reopened_at + dt.timedelta(minutes=60)),
+        ("resolution", reopened_at, None, None, reopened_at + dt.timedelta(minutes=600)),
+    ]
+    # The new first response is met by the next answer, as the first one was.
+    travel.to(sh(2026, 11, 24, 9, 20))
+    case_services.post_message(actor=supervisor, case_id=case.pk, body="looking at it again")
+    again = SlaClock.objects.get(case=case, target="first_response", started_at=reopened_at)
+    assert (again.met_at, again.consumed_seconds) == (sh(2026, 11, 24, 9, 20), 1200)
+
+
+def test_a_reopened_rejection_gives_the_shop_a_new_first_response(store, travel):
+    from .conftest import open_return
+
+    make_policy(store, first_response_minutes=60, resolution_minutes=600, business_time=False)
+    travel.to(sh(2026, 11, 23, 10, 0))
+    case = open_return(store)
+    supervisor = f.staff(store, role="supervisor")
+    case_services.transition_case(actor=supervisor, case_id=case.pk, action="reject", payload={"reason": "used"})
+    reopened_at = travel.to(sh(2026, 11, 23, 15, 0))
+    case_services.transition_case(actor=supervisor, case_id=case.pk, action="reopen")
+
+    live = dict(SlaClock.objects.filter(case=case, stopped_at__isnull=True).values_list("target", "due_at"))
+    assert live == {"first_response": reopened_at + dt.timedelta(minutes=60),
+                    "resolution": reopened_at + dt.timedelta(minutes=600)}
