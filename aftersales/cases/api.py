@@ -65,7 +65,7 @@ def _detail(case: Case, actor: Actor) -> dict[str, object]:
     lines = [
         {"order_line_id": line.order_line_id, "sku": line.order_line.sku, "name": line.order_line.name,
          "quantity": line.quantity}
-        for line in case.lines.filter(store_id=case.store_id).select_related("order_line").order_by("id")
+        for line in selectors.case_lines(case)
     ]
     extra = {f: getattr(case, f) for f in CaseDetailOut.model_fields if f not in CaseOut.model_fields
              and f not in ("lines", "allowed_actions")}

@@ -76,7 +76,10 @@ def _event_payload(case: Case, **extra: Any) -> dict[str, Any]:
 def _lock_order_for(actor: Actor, order_id: int) -> Order:
     # The order row lock serialises two requests for the same order, so both cannot claim the last
     # unit of a line; requests on different orders never wait for each other.
-    order = Order.objects.select_for_update().filter(store_id=actor.store_id, pk=order_id).first()
+    # The store, its policy and the buyer come in the same query (only the order row is locked): the
+    # engine, the deadline and the SLA match all need them, and each extra read is a round trip.
+    order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__policy", "buyer")
+             .filter(store_id=actor.store_id, pk=order_id).first())
     if order is None or (actor.is_buyer and order.buyer_id != actor.buyer_id):
         raise NotFound("order")
     return order
@@ -184,7 +187,9 @@ def create_case(
             description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
             status_changed_at=now,
         )
-        store = Store.objects.get(pk=actor.store_id)
+        store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
+        if order is not None:
+            case.buyer = order.buyer
         case.number = f"{store.case_number_prefix}-{next_value(actor.store_id, 'case'):06d}"
         entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
                              data={"channel": channel, "reason": reason_code or ""})]
@@ -194,10 +199,12 @@ def create_case(
         _set_deadline(case, now)
         case.store = store  # callers show the case at once; spare them reading the store again
         case.save(force_insert=True)
-        CaseLine.objects.bulk_create(
+        case_lines = CaseLine.objects.bulk_create(
             [CaseLine(store_id=actor.store_id, case=case, order_line=order_lines[line.order_line_id],
                       quantity=line.quantity) for line in lines]
         )
+        # The caller answers with the lines it just wrote; reading them back would cost a round trip.
+        case._prefetched_objects_cache = {"lines": case_lines}  # type: ignore[attr-defined]
         TimelineEntry.objects.bulk_create(entries)
         sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
         publish("case.created", _event_payload(case))

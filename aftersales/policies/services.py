@@ -96,6 +96,16 @@ def store_settings(store: Store, policy: StorePolicy | None) -> f.StoreSettings:
     )
 
 
+def _store_policy(store: Store) -> StorePolicy | None:
+    """The store's own policy, from the store when the caller read them together."""
+    if Store.policy.is_cached(store):
+        try:
+            return store.policy
+        except StorePolicy.DoesNotExist:
+            return None
+    return StorePolicy.objects.filter(store_id=store.pk).first()
+
+
 def facts_for_request(
     *,
     store: Store,
@@ -111,7 +121,7 @@ def facts_for_request(
     shipments = list(Shipment.objects.filter(store_id=store.pk, order=order).order_by("id"))
     signed = [s.signed_at for s in shipments if s.signed_at is not None]
     shipped = [s.shipped_at for s in shipments if s.shipped_at is not None]
-    policy = StorePolicy.objects.filter(store_id=store.pk).first()
+    policy = _store_policy(store)
     return f.Facts(
         order=f.Order(
             order_id=order.external_id,
