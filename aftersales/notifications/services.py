@@ -112,6 +112,34 @@ def on_domain_event(domain_event: str, payload: dict[str, Any]) -> None:
         record_event(store_id=store_id, event=event_type, payload={**payload, "source_event": domain_event})
 
 
+def on_domain_events(domain_event: str, payloads: list[dict[str, Any]]) -> None:
+    """The bulk form of `on_domain_event`, for `core.events.publish_many` (a sweep moving thousands of
+    cases): the same outbox rows in one INSERT, their fan-out kicked in batches after the commit."""
+    now = clock.now()
+    rows = [OutboxEvent(store_id=payload["store_id"], type=event_type, case_id=payload.get("case_id"),
+                        payload={**payload, "source_event": domain_event}, created_at=now)
+            for payload in payloads if payload.get("store_id") is not None
+            for event_type in event_types_for(domain_event, payload)]
+    if not rows:
+        return
+    OutboxEvent.objects.bulk_create(rows)
+    event_ids = [str(row.pk) for row in rows]
+    transaction.on_commit(lambda: _kick_dispatch_many(event_ids))
+
+
+on_domain_event.many = on_domain_events  # type: ignore[attr-defined]
+
+
+def _kick_dispatch_many(event_ids: list[str], chunk: int = 200) -> None:
+    from . import tasks
+
+    try:
+        for start in range(0, len(event_ids), chunk):
+            tasks.dispatch_events.delay(event_ids[start:start + chunk])
+    except Exception:  # the change is committed; the sweep dispatches what a lost kick left behind
+        logger.exception("notifications: could not queue dispatch of %s events", len(event_ids))
+
+
 def _kick_dispatch(event_id: uuid.UUID) -> None:
     from . import tasks
 

@@ -16,6 +16,12 @@ def dispatch_event(event_id: str) -> int:
     return len(services.dispatch_event(event_id=event_id))
 
 
+@shared_task(name="aftersales.notifications.tasks.dispatch_events", acks_late=True)
+def dispatch_events(event_ids: list[str]) -> int:
+    """Many events written together (a sweep); each is dispatched once, as by `dispatch_event`."""
+    return sum(len(services.dispatch_event(event_id=event_id)) for event_id in event_ids)
+
+
 @shared_task(name="aftersales.notifications.tasks.deliver", acks_late=True)
 def deliver(delivery_id: int) -> int:
     return services.deliver(delivery_ids=[delivery_id])
