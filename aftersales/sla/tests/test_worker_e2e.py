@@ -1,15 +1,17 @@
 """End to end through a real broker: a Celery worker process takes the sweep task from Redis and moves a
-case in the database this test reads."""
+case in the database this test reads, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -38,29 +40,51 @@ def _redis_answers() -> bool:
         return False
 
 
-def _database_url_for_the_worker() -> str:
-    """The test database, as a URL the worker's settings read. An in-memory SQLite database exists only
-    inside this process: the worker could not see it, so the test is skipped there (it runs on
-    PostgreSQL, and on SQLite when the test database is given a file name)."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(s["NAME"])
-        if "memory" in name:
-            pytest.skip("the SQLite test database is in memory, where a worker process cannot see it")
-        return f"sqlite:///{name}"
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+class _WorkerDatabase:
+    """The test database as the worker process sees it. PostgreSQL: the same database, by URL. SQLite: the
+    test database lives in this process's memory, out of the worker's reach, so the worker works on a copy
+    in a file and what it left there is copied back before the test reads it (the rest of the suite keeps
+    its fast in-memory database)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        s = connection.settings_dict
+        self.file: Path | None = None
+        if connection.vendor == "sqlite":
+            self.file = tmp_path / "worker.sqlite3"
+            self.url = f"sqlite:///{self.file}"
+        else:
+            password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+            self.url = f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+    def hand_over(self) -> None:
+        if self.file is not None:
+            connection.ensure_connection()
+            with closing(sqlite3.connect(self.file)) as copy:
+                connection.connection.backup(copy)
+
+    def status_of(self, case_id: int) -> str | None:
+        if self.file is None:
+            return Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        with closing(sqlite3.connect(self.file, timeout=20)) as db:
+            row = db.execute("SELECT status FROM cases_case WHERE id = ?", [case_id]).fetchone()
+        return row[0] if row else None
+
+    def take_back(self) -> None:
+        if self.file is not None:
+            with closing(sqlite3.connect(self.file, timeout=20)) as copy:
+                copy.backup(connection.connection)
 
 
-def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, travel):
+def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, travel, tmp_path):
     if not _redis_answers():
         pytest.skip(f"Redis is not answering at {REDIS_HOST}:{REDIS_PORT}")
-    database_url = _database_url_for_the_worker()
+    database = _WorkerDatabase(tmp_path)
     travel.to(dt.datetime.now(dt.UTC) - dt.timedelta(hours=49))  # the shop's 48 hours are over by now
     case = open_return(store)
     travel.stop()
+    database.hand_over()
     queue = f"e2e-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database_url,
+    env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database.url,
            "DJANGO_SETTINGS_MODULE": "aftersales.settings"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "aftersales", "worker", "--pool=solo", f"--queues={queue}",
@@ -72,7 +96,7 @@ def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, trave
         sender.send_task("aftersales.sla.tasks.sweep", queue=queue)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and worker.poll() is None:
-            if Case.objects.filter(pk=case.pk, status="awaiting_return").exists():
+            if database.status_of(case.pk) == "awaiting_return":
                 break
             time.sleep(0.5)
     finally:
@@ -82,6 +106,7 @@ def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, trave
         except subprocess.TimeoutExpired:
             worker.kill()
             output, _ = worker.communicate()
+        database.take_back()
 
     moved = Case.objects.get(pk=case.pk)
     assert moved.status == "awaiting_return", output[-4000:]
