@@ -37,7 +37,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 
 def paginate(queryset: QuerySet[M], *, cursor: str | None, limit: int, field: str = "created_at"
              ) -> tuple[list[M], str | None]:
-    """Newest first by (`field`, id), where `field` is an aware datetime column the list is read by."""
+    """Newest first by (`field`, id), where `field` is an aware datetime column the list is read by.
+
+    The rows are model instances, or dicts from `.values(...)` (which must then include `field` and "id")."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit", code="invalid_limit")
     if cursor:
@@ -47,5 +49,7 @@ def paginate(queryset: QuerySet[M], *, cursor: str | None, limit: int, field: st
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(getattr(rows[-1], field), rows[-1].pk)
+        last = rows[-1]
+        next_cursor = (encode_cursor(last[field], last["id"]) if isinstance(last, dict)
+                       else encode_cursor(getattr(last, field), last.pk))
     return rows, next_cursor

@@ -162,3 +162,15 @@ def test_a_buyer_signed_in_lists_only_their_own_cases():
     _open(agent, store)
     assert _ids(session_caller(buyer.user).get("/cases")) == [mine.pk]
     assert Case.objects.count() == 2
+
+
+def test_a_list_row_shows_exactly_the_fields_of_the_case_as_its_own_page_does(store_with_cases):
+    # The list answers from plain values without the schema's validation, so this holds its shape to
+    # the detail's: same fields, same order, same values, rendered the same way.
+    api = store_with_cases["api"]
+    for row in api.get("/cases")["items"]:
+        detail = api.get(f"/cases/{row['id']}")
+        assert list(row) == [name for name in detail if name in row]
+        assert row == {name: detail[name] for name in row}
+    rejected = api.get("/cases", {"status": "rejected"})["items"][0]
+    assert rejected["reason"] == "quality" and rejected["assignee_id"] == store_with_cases["agent_user"].pk
