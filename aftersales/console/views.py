@@ -15,6 +15,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -25,13 +26,22 @@ from aftersales.cases.states import Kind, Status
 from aftersales.core import clock
 from aftersales.core.errors import DomainError, ValidationFailed
 from aftersales.core.pagination import decode_cursor, encode_cursor
+from aftersales.notifications import selectors as notification_selectors
+from aftersales.notifications import services as notification_services
+from aftersales.notifications.models import DeliveryStatus
 from aftersales.orders import selectors as order_selectors
+from aftersales.sla import selectors as sla_selectors
+from aftersales.stores import permissions as perm
 from aftersales.stores.models import Membership
 from aftersales.stores.permissions import Actor
 
+from . import live
+from . import sla as sla_view
 from .web import error_text, staff_page
 
 PAGE_SIZE = 25
+# The queue refreshes its rows this often; the case page polls for news more often (see live.py).
+QUEUE_POLL_SECONDS = 15
 DUE_SOON = dt.timedelta(hours=24)
 # A case in one of these needs nobody's work any more; the views of work to do leave them out.
 FINISHED = frozenset(Status.TERMINAL | {Status.REFUNDED, Status.RESOLVED, Status.RESHIPPED})
@@ -121,6 +131,13 @@ def queue(request: HttpRequest, actor: Actor) -> HttpResponse:
     if priority:
         queryset = queryset.filter(priority=int(priority))
     rows, next_cursor = page_cases(queryset, sort=sort, cursor=request.GET.get("cursor") or None)
+    sla_view.attach_to_rows(actor.store_id, rows)
+    refresh = request.GET.copy()
+    refresh["fragment"] = "rows"
+    if request.GET.get("fragment") == "rows":
+        # The queue's live refresh (htmx polls it): the same rows, same filters, same page, nothing else.
+        return render(request, "console/queue_rows.html", {"rows": rows, "refresh_query": refresh.urlencode(),
+                                                           "poll_seconds": QUEUE_POLL_SECONDS})
 
     keep = {"view": view, "status": status, "kind": kind, "channel": channel, "priority": priority, "sort": sort}
     query = "&".join(f"{k}={v}" for k, v in keep.items() if v)
@@ -129,7 +146,8 @@ def queue(request: HttpRequest, actor: Actor) -> HttpResponse:
         "views": [(v, _view_label(v)) for v in SAVED_VIEWS],
         "statuses": list(Status.LABELS), "kinds": Kind.ALL, "channels": Channel.choices, "priorities": Priority.choices,
         "sorts": [("newest", _("Newest first")), ("oldest", _("Oldest first")), ("deadline", _("Deadline first"))],
-        "staff": _staff_choices(actor), "section": "queue",
+        "staff": _staff_choices(actor), "section": "queue", "refresh_query": refresh.urlencode(),
+        "poll_seconds": QUEUE_POLL_SECONDS,
     })
 
 
@@ -225,8 +243,20 @@ def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     case = selectors.get_case(actor, case_id)
     context = case_context(actor, case)
     context.update({"actor": actor, "staff": _staff_choices(actor), "macros": _macros(case),
-                    "priorities": Priority.choices, "section": "queue"})
+                    "priorities": Priority.choices, "section": "queue", "sla": sla_view.case_clocks(case)})
+    context.update(live.live_context(actor, case, live_url=reverse("console:live", args=[case.pk]),
+                                     timeline=context["timeline"], conversation=context["conversation"]))
     return render(request, "console/case.html", context)
+
+
+@staff_page
+def case_live(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
+    """What happened on the case since the page was drawn (htmx polls it), internal notes included."""
+    case = selectors.get_case(actor, case_id)
+    return live.live_response(request, actor, case, live_url=reverse("console:live", args=[case.pk]),
+                              moved_template="console/case_actions.html",
+                              moved_context=lambda: case_context(actor, case),
+                              currency=case.order.currency if case.order else case.store.currency)
 
 
 @require_POST
@@ -341,3 +371,65 @@ def supervisor(request: HttpRequest, actor: Actor) -> HttpResponse:
         "actor": actor, "workload": workload, "breached": breached, "at_risk": at_risk,
         "staff": _staff_choices(actor), "priorities": Priority.choices, "section": "supervisor",
     })
+
+
+# --- SLA report -------------------------------------------------------------------------------------
+
+REPORT_DAYS = 30
+
+
+def _day(request: HttpRequest, name: str, default: dt.date) -> dt.date:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date such as 2026-11-01", field=name, code="invalid_date") from None
+
+
+@staff_page
+def sla_report(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """Met and breached per target, per kind and per agent over whole days of the store's calendar."""
+    actor.require(perm.CASE_ASSIGN)
+    today = timezone.localdate()
+    first = _day(request, "since", today - dt.timedelta(days=REPORT_DAYS - 1))
+    last = _day(request, "until", today)
+    if first > last:
+        raise ValidationFailed("since must not be after until", field="since", code="invalid_range")
+    zone = timezone.get_current_timezone()
+    since = dt.datetime.combine(first, dt.time(), tzinfo=zone)
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    report = sla_selectors.report(store_id=actor.store_id, since=since, until=until)
+    charts = sla_view.report_charts(report, dict(_staff_choices(actor)))
+    met = sum(c["met"] for c in report["by_target"].values())
+    breached = sum(c["breached"] for c in report["by_target"].values())
+    return render(request, "console/sla_report.html", {
+        "actor": actor, "section": "sla", "charts": charts, "since": first, "until": last,
+        "met": met, "breached": breached, "open": sum(c["open"] for c in report["by_target"].values()),
+        "met_share": round(100 * met / (met + breached)) if met + breached else None,
+    })
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+@staff_page
+def webhooks(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """The store's endpoints and the log of what was delivered to them, with a re-send per delivery."""
+    endpoints = notification_selectors.endpoints(actor)
+    raw = request.GET.get("endpoint", "")
+    endpoint_id = int(raw) if raw.isdigit() else None
+    status = _choice(request, "status", DeliveryStatus.values)
+    log = notification_selectors.webhook_log(actor, endpoint_id=endpoint_id, status=status)
+    return render(request, "console/webhooks.html", {
+        "actor": actor, "section": "webhooks", "endpoints": endpoints, "log": log, "endpoint_id": endpoint_id,
+        "status": status, "statuses": DeliveryStatus.choices,
+    })
+
+
+@require_POST
+@staff_page
+def webhook_resend(request: HttpRequest, actor: Actor, delivery_id: int) -> HttpResponse:
+    notification_services.resend_delivery(actor=actor, delivery_id=delivery_id)
+    messages.success(request, _("Queued to be sent again, with the same event id."))
+    return _back(request, reverse("console:webhooks"))

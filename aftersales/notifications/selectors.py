@@ -35,3 +35,22 @@ def delivery(actor: Actor, delivery_id: int) -> tuple[Delivery, list[DeliveryAtt
         raise NotFound("delivery")
     log = list(DeliveryAttempt.objects.filter(store_id=actor.store_id, delivery=found).order_by("attempted_at", "pk"))
     return found, log
+
+
+def webhook_log(actor: Actor, *, endpoint_id: int | None = None, status: str = "",
+                limit: int = 50) -> list[tuple[Delivery, DeliveryAttempt | None]]:
+    """The store's latest webhook deliveries, newest first, each with its last attempt (response code,
+    timing), for the console's delivery log. Two queries whatever the number of rows."""
+    actor.require(perm.STORE_ADMIN)
+    rows = Delivery.objects.select_related("event", "endpoint").filter(store_id=actor.store_id,
+                                                                       endpoint__isnull=False)
+    if endpoint_id is not None:
+        rows = rows.filter(endpoint_id=endpoint_id)
+    if status:
+        rows = rows.filter(status=status)
+    deliveries = list(rows.order_by("-created_at", "-pk")[:limit])
+    last: dict[int, DeliveryAttempt] = {}
+    for attempt in (DeliveryAttempt.objects.filter(store_id=actor.store_id, delivery__in=deliveries)
+                    .order_by("delivery_id", "-attempted_at", "-pk")):
+        last.setdefault(attempt.delivery_id, attempt)
+    return [(d, last.get(d.pk)) for d in deliveries]

@@ -14,6 +14,7 @@ urlpatterns = [
     path("orders/<int:order_id>/request/", views.request_form, name="request"),
     path("orders/<int:order_id>/preview/", views.request_preview, name="preview"),
     path("cases/<int:case_id>/", views.case_page, name="case"),
+    path("cases/<int:case_id>/live/", views.case_live, name="live"),
     path("cases/<int:case_id>/act/", views.case_act, name="act"),
     path("cases/<int:case_id>/return/", views.case_return, name="return"),
     path("cases/<int:case_id>/message/", views.case_message, name="message"),

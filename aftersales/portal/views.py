@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -26,6 +27,8 @@ from aftersales.cases.evidence import check_upload
 from aftersales.cases.models import Case
 from aftersales.cases.services import LineRequest
 from aftersales.cases.states import Action, Kind, Status
+from aftersales.console import live
+from aftersales.console import sla as sla_view
 from aftersales.console.views import attachment_response
 from aftersales.console.web import GUEST_SESSION_KEY, buyer_page, error_text, guest_order_id, store_of
 from aftersales.core import clock
@@ -367,9 +370,7 @@ def request_preview(request: HttpRequest, actor: Actor, order_id: int) -> HttpRe
 
 # --- following a case ------------------------------------------------------------------------
 
-@buyer_page
-def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
-    case = _case_for(actor, case_id)
+def _case_context(actor: Actor, case: Case) -> dict[str, Any]:
     path = list(MAIN_PATH.get(case.kind, []))
     # Waiting on the buyer's reply is a loop beside "in progress" (in_progress ⇄ waiting_on_customer), so it
     # takes that step's place while it lasts rather than hiding the whole road.
@@ -380,7 +381,7 @@ def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
              for i, s in enumerate(path)]
     currency = case.order.currency if case.order else case.store.currency
     actions = services.allowed_actions(case, actor)
-    return render(request, "portal/case.html", {
+    return {
         **_return_panel(actor, case, actions),
         "case": case, "steps": steps, "on_path": position >= 0, "now_words": _now_in_words(case.status),
         "buyer_must_act": case.status in Status.WAITING_ON_BUYER,
@@ -393,7 +394,26 @@ def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
         "decision": case.decision or {}, "currency": currency,
         "can_rate": case.status in FINISHED_FOR_RATING and case.rating is None,
         "max_bytes": settings.AFTERSALES_MAX_ATTACHMENT_BYTES,
-    })
+        "sla": sla_view.buyer_promise(case),
+    }
+
+
+@buyer_page
+def case_page(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
+    case = _case_for(actor, case_id)
+    context = _case_context(actor, case)
+    context.update(live.live_context(actor, case, live_url=reverse("portal:live", args=[case.pk]),
+                                     timeline=context["timeline"], conversation=context["conversation"]))
+    return render(request, "portal/case.html", context)
+
+
+@buyer_page
+def case_live(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
+    """What happened since the page was drawn (htmx polls it): public entries only, this case only."""
+    case = _case_for(actor, case_id)
+    return live.live_response(request, actor, case, live_url=reverse("portal:live", args=[case.pk]),
+                              moved_template="portal/case_now.html", moved_context=lambda: _case_context(actor, case),
+                              currency=case.order.currency if case.order else case.store.currency)
 
 
 def _return_panel(actor: Actor, case: Case, actions: list[dict[str, Any]]) -> dict[str, Any]:

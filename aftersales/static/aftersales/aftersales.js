@@ -22,6 +22,23 @@
     });
   }
 
+  // SLA countdowns: the server chose the colour from the clock's state; once the moment passes here the
+  // clock is breached whatever it was.
+  function tickSla() {
+    var now = Date.now();
+    document.querySelectorAll("[data-sla-due]").forEach(function (el) {
+      var left = (Date.parse(el.getAttribute("data-sla-due")) - now) / 1000;
+      var out = el.classList.contains("sla-left") ? el : el.querySelector(".sla-left");
+      if (out) out.textContent = left < 0 ? (zh ? "已超时 " + span(left) : "overdue by " + span(left))
+                                          : (zh ? "剩余 " + span(left) : span(left) + " left");
+      var badge = el.classList.contains("sla") ? el : el.closest(".sla");
+      if (left < 0 && badge && !badge.classList.contains("sla-breached")) {
+        badge.classList.remove("sla-running", "sla-warning");
+        badge.classList.add("sla-breached");
+      }
+    });
+  }
+
   function queueRows() { return Array.prototype.slice.call(document.querySelectorAll("tr[data-href]")); }
 
   function move(step) {
@@ -69,6 +86,19 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 30000); });
-  document.addEventListener("htmx:afterSwap", tick);
+  // The queue refreshes its rows: keep the row the keyboard is on.
+  var currentRow = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.target && e.detail.target.id === "queue-rows") {
+      var cur = document.querySelector("tr.current"); currentRow = cur ? cur.getAttribute("data-href") : null;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!currentRow) return;
+    queueRows().forEach(function (r) { if (r.getAttribute("data-href") === currentRow) r.classList.add("current"); });
+  });
+
+  function both() { tick(); tickSla(); }
+  document.addEventListener("DOMContentLoaded", function () { both(); setInterval(both, 30000); });
+  document.addEventListener("htmx:afterSwap", both);
 })();
