@@ -28,6 +28,8 @@ class RefundStatus(models.TextChoices):
     PROCESSING = "processing", _("Processing")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    # Every row of the step failed and finance cancelled them: nothing of it will be paid.
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class ItemStatus(models.TextChoices):
@@ -35,6 +37,15 @@ class ItemStatus(models.TextChoices):
     PROCESSING = "processing", _("Processing")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    # A failed row finance gave up on: its amount is released from the line's and the payment's totals.
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RefundPurpose(models.TextChoices):
+    GOODS = "goods", _("Goods returned or refunded")
+    EXCHANGE_DIFFERENCE = "exchange_difference", _("Cheaper replacement: the difference")
+    RETURN_SHIPPING = "return_shipping", _("Return shipping the shop pays")
+    OUTBOUND_SHIPPING = "outbound_shipping", _("Original shipping fee")
 
 
 class AttemptStatus(models.TextChoices):
@@ -59,6 +70,10 @@ class RefundSettings(StoreScopedModel):
     approval_threshold = models.DecimalField(_("finance approval above"), max_digits=12, decimal_places=2,
                                              null=True, blank=True, default=Decimal("5000.00"))
     gateway = models.CharField(_("payment gateway"), max_length=20, default="sandbox")
+    # The most the shop pays back for one case's return shipping when the decision says the shop pays it
+    # (the buyer's courier receipt is rarely more than a domestic parcel).
+    return_shipping_ceiling = models.DecimalField(_("return shipping refunded at most"), max_digits=12,
+                                                  decimal_places=2, default=Decimal("30.00"))
 
 
 class Refund(StoreScopedModel):
@@ -76,6 +91,10 @@ class Refund(StoreScopedModel):
     due_at = models.DateTimeField(_("due by"), null=True, blank=True)
     due_rule = models.CharField(max_length=80, blank=True)
     split_basis = models.CharField(max_length=20)  # "decision" or "pro_rata"
+    purpose = models.CharField(_("for"), max_length=20, choices=RefundPurpose.choices, default=RefundPurpose.GOODS)
+    # For a cheaper replacement: the exchange whose difference this pays back (once, see the constraint).
+    exchange = models.ForeignKey("logistics.Exchange", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
     requested_by = models.CharField(max_length=150)
     requested_at = models.DateTimeField()
     approved_by = models.CharField(max_length=150, blank=True)
@@ -86,6 +105,9 @@ class Refund(StoreScopedModel):
         constraints = [
             models.UniqueConstraint(fields=["case", "number"], name="refund_unique_step"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+            # An exchange's difference is paid back by one live step; a cancelled one may be asked again.
+            models.UniqueConstraint(fields=["exchange"], condition=models.Q(exchange__isnull=False)
+                                    & ~models.Q(status="cancelled"), name="refund_one_per_exchange"),
         ]
         indexes = [models.Index(fields=["store", "status"], name="refund_store_status")]
 
@@ -94,7 +116,9 @@ class RefundItem(StoreScopedModel):
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="items")
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="+")
+    # None for shipping, which belongs to no line.
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="+", null=True,
+                                   blank=True)
     payment = models.ForeignKey("orders.Payment", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     method = models.CharField(_("method"), max_length=20)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -103,6 +127,8 @@ class RefundItem(StoreScopedModel):
     gateway_reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refunditem_amount_positive")]
@@ -149,6 +175,109 @@ class LineRefundTotal(StoreScopedModel):
         ]
 
 
+class PaymentRefundTotal(StoreScopedModel):
+    """Everything committed to be refunded to one original payment, over all lines, cases and purposes
+    (goods, differences, shipping). Same discipline as the line's total: raised under the row lock, and
+    a CHECK refuses more than the payment paid."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    payment = models.OneToOneField("orders.Payment", on_delete=models.PROTECT, related_name="+")
+    paid = models.DecimalField(max_digits=12, decimal_places=2)
+    committed = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(committed__lte=models.F("paid")),
+                                   name="paymentrefundtotal_not_above_paid"),
+            models.CheckConstraint(condition=models.Q(committed__gte=0), name="paymentrefundtotal_not_negative"),
+        ]
+
+
+class ShippingLeg(models.TextChoices):
+    RETURN = "return", _("Return shipping")
+    OUTBOUND = "outbound", _("Original shipping")
+
+
+class ShippingRefundTotal(StoreScopedModel):
+    """Shipping refunded on one leg: the return leg per case (up to the store's ceiling), the original
+    (outbound) shipping per order (up to the fee the order paid, however many cases refund it)."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    leg = models.CharField(max_length=10, choices=ShippingLeg.choices)
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ceiling = models.DecimalField(max_digits=12, decimal_places=2)
+    committed = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(committed__lte=models.F("ceiling")),
+                                   name="shippingrefundtotal_not_above_ceiling"),
+            models.CheckConstraint(condition=models.Q(committed__gte=0), name="shippingrefundtotal_not_negative"),
+            models.UniqueConstraint(fields=["order"], condition=models.Q(leg="outbound"),
+                                    name="shippingrefundtotal_one_outbound_per_order"),
+            models.UniqueConstraint(fields=["case"], condition=models.Q(leg="return"),
+                                    name="shippingrefundtotal_one_return_per_case"),
+        ]
+
+
+class ChargeStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Paid")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Charge(StoreScopedModel):
+    """The buyer pays the difference for a dearer replacement, through the store's gateway. The
+    replacement ships only once this has succeeded."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="charges")
+    exchange = models.ForeignKey("logistics.Exchange", on_delete=models.PROTECT, related_name="+")
+    payment = models.ForeignKey("orders.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    method = models.CharField(max_length=20)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="CNY")
+    status = models.CharField(max_length=12, choices=ChargeStatus.choices, default=ChargeStatus.REQUESTED)
+    gateway = models.CharField(max_length=20)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    requested_at = models.DateTimeField()
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="charge_amount_positive"),
+            # One live charge per exchange: the difference is never taken twice.
+            models.UniqueConstraint(fields=["exchange"], condition=~models.Q(status="cancelled"),
+                                    name="charge_one_per_exchange"),
+        ]
+        indexes = [models.Index(fields=["store", "status"], name="charge_store_status")]
+
+
+class ChargeAttempt(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    charge = models.ForeignKey(Charge, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    # The gateway's out_trade_no: it takes one key's money at most once.
+    idempotency_key = models.CharField(max_length=64)
+    gateway = models.CharField(max_length=20)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="chargeattempt_unique_key"),
+            models.UniqueConstraint(fields=["charge", "number"], name="chargeattempt_unique_number"),
+        ]
+
+
 class StoreCreditConsent(StoreScopedModel):
     """The buyer's own, explicit agreement to take store credit instead of money on one case. Only the
     buyer can give it: money back to the original payment method is the default the law requires."""
@@ -173,6 +302,8 @@ class SandboxGatewayRefund(models.Model):
     answer status queries and bills, and by the reconciliation to compare against the ledger."""
 
     store_id = models.IntegerField()
+    # "refund" or "charge" (a buyer paying a replacement's difference): one book, as on a real bill.
+    kind = models.CharField(max_length=8, default="refund")
     idempotency_key = models.CharField(max_length=64, unique=True)
     payment_reference = models.CharField(max_length=100, blank=True)
     reference = models.CharField(max_length=100, unique=True)

@@ -25,10 +25,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from aftersales.cases import services as case_services
 from aftersales.cases.models import Case, TimelineEntry
@@ -37,21 +38,29 @@ from aftersales.core import clock
 from aftersales.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from aftersales.orders.models import OrderLine, Payment
 from aftersales.stores import permissions as perm
-from aftersales.stores.models import Role
+from aftersales.stores.models import Role, Store
 from aftersales.stores.permissions import Actor, system_actor
 
 from .gateways import GatewayError, GatewayTimeout, RefundOrder, get_gateway
-from .gateways.base import CallbackEvent, InvalidSignature
+from .gateways.base import CallbackEvent, ChargeOrder, InvalidSignature
+from .gateways.sandbox import local_day_bounds
 from .models import (
     AttemptStatus,
+    Charge,
+    ChargeAttempt,
+    ChargeStatus,
     ItemStatus,
     LineRefundTotal,
+    PaymentRefundTotal,
     ReconciliationReport,
     Refund,
     RefundAttempt,
     RefundItem,
+    RefundPurpose,
     RefundSettings,
     RefundStatus,
+    ShippingLeg,
+    ShippingRefundTotal,
     StoreCreditConsent,
     StoreCreditEntry,
 )
@@ -133,7 +142,8 @@ def _line_ceilings(case: Case) -> dict[int, Decimal]:
 
 
 def _committed_on_case(case: Case) -> dict[int, Decimal]:
-    rows = (RefundItem.objects.filter(store_id=case.store_id, case=case).values("order_line_id")
+    rows = (RefundItem.objects.filter(store_id=case.store_id, case=case, order_line__isnull=False)
+            .exclude(status=ItemStatus.CANCELLED).values("order_line_id")
             .annotate(total=Sum("amount")).values_list("order_line_id", "total"))
     return {line_id: total for line_id, total in rows}
 
@@ -211,7 +221,8 @@ def _request(actor: Actor, case: Case, *, amount: Decimal | None, to_store_credi
     if case.status != Status.REFUNDING:
         raise Conflict("case_not_refunding", "a refund can be requested only while the case is refunding",
                        details={"status": case.status})
-    if Refund.objects.filter(store_id=case.store_id, case=case, final=True).exists():
+    if Refund.objects.filter(store_id=case.store_id, case=case, final=True, purpose=RefundPurpose.GOODS).exclude(
+            status=RefundStatus.CANCELLED).exists():
         raise Conflict("refund_already_requested", "the last refund step of this case has already been requested",
                        details={"case_id": case.pk})
     order = case.order
@@ -238,41 +249,115 @@ def _request(actor: Actor, case: Case, *, amount: Decimal | None, to_store_credi
                        "store credit instead of money needs the buyer's own consent on this case")
 
     weights, basis = ([("store_credit", Decimal(1))], "store_credit") if to_store_credit else _method_weights(case)
-    payments: dict[str, Payment] = {}
+    line_ids = list(remaining)
+    per_line: dict[int | None, Decimal] = dict(zip(line_ids, allocate(amount, [remaining[k] for k in line_ids]),
+                                                   strict=True))
+    return _write_step(actor, case, amount=amount, per_line=per_line, weights=weights, basis=basis,
+                       purpose=RefundPurpose.GOODS, final=final, to_store_credit=to_store_credit)
+
+
+def _write_step(actor: Actor, case: Case, *, amount: Decimal, per_line: Mapping[int | None, Decimal],
+                weights: Sequence[tuple[str, Decimal]], basis: str, purpose: str, final: bool,
+                to_store_credit: bool = False, exchange_id: int | None = None,
+                shipping: ShippingRefundTotal | None = None) -> Refund:
+    """Writes one refund step and its ledger rows, and raises every running total it draws on (the
+    lines', the payments' and, for shipping, the leg's) under their row locks, in one fixed order
+    (lines by id, then payments by id), so that two requests never wait for each other in a circle.
+    `per_line` maps order lines to their share; the key None is shipping, which belongs to no line."""
+    order = case.order
+    assert order is not None
+    payments: dict[str, list[Payment]] = {}
     for payment in Payment.objects.filter(store_id=case.store_id, order_id=order.pk).order_by("id"):
-        payments.setdefault(payment.method, payment)
+        payments.setdefault(payment.method, []).append(payment)
+    taken = dict(PaymentRefundTotal.objects.filter(store_id=case.store_id, payment__order_id=order.pk)
+                 .values_list("payment_id", "committed"))
+    room = {p.pk: p.amount - taken.get(p.pk, ZERO) for group in payments.values() for p in group}
     store_settings = settings_for(case.store_id)
+    planned: list[tuple[int | None, Payment | None, str, Decimal]] = []
+    for line_id, line_amount in per_line.items():
+        if line_amount <= 0:
+            continue
+        for (method, _), share in zip(weights, allocate(line_amount, [w for _, w in weights]), strict=True):
+            if share <= 0:
+                continue
+            candidates = [] if to_store_credit else payments.get(method, [])
+            if not candidates:
+                # Store credit the buyer agreed to, or a method the order mirror holds no payment row for.
+                planned.append((line_id, None, method, share))
+                continue
+            # Within a method, the payments are filled in order, none beyond what it paid.
+            left = share
+            for payment in candidates:
+                part = min(left, room[payment.pk])
+                if part > 0:
+                    planned.append((line_id, payment, method, part))
+                    room[payment.pk] -= part
+                    left -= part
+            if left > 0:
+                raise Conflict("refund_exceeds_payment", "refunds to this payment would exceed what it paid",
+                               details={"method": method, "short_by": str(left)})
     threshold = store_settings.approval_threshold
     needs_approval = not to_store_credit and threshold is not None and amount > threshold
-    now = clock.now()
-    due_at, due_rule = _due(case)
+    due_at, due_rule = _due(case) if purpose == RefundPurpose.GOODS else (None, "")
     number = Refund.objects.filter(store_id=case.store_id, case=case).count() + 1
     refund = Refund.objects.create(
         store_id=case.store_id, case=case, number=number, amount=amount, currency=order.currency,
         status=RefundStatus.PENDING_APPROVAL if needs_approval else RefundStatus.REQUESTED,
         to_store_credit=to_store_credit, final=final, due_at=due_at, due_rule=due_rule, split_basis=basis,
-        requested_by=actor.label[:150], requested_at=now,
+        purpose=purpose, exchange_id=exchange_id, requested_by=actor.label[:150], requested_at=clock.now(),
     )
-    line_ids = list(remaining)
-    items: list[RefundItem] = []
-    for line_id, line_amount in zip(line_ids, allocate(amount, [remaining[k] for k in line_ids]), strict=True):
-        if line_amount <= 0:
-            continue
-        _reserve(case.store_id, line_id, line_amount)
-        for (method, _), share in zip(weights, allocate(line_amount, [w for _, w in weights]), strict=True):
-            if share <= 0:
-                continue
-            items.append(RefundItem(
-                store_id=case.store_id, refund=refund, case=case, order_line_id=line_id,
-                payment=payments.get(method), method=method, amount=share,
-                gateway=store_settings.gateway if method in GATEWAY_METHODS else INTERNAL,
-            ))
-    RefundItem.objects.bulk_create(items)
+    by_line: dict[int, Decimal] = {}
+    by_payment: dict[int, Decimal] = {}
+    for line_id, paid_with, _, share in planned:
+        if line_id is not None:
+            by_line[line_id] = by_line.get(line_id, ZERO) + share
+        if paid_with is not None:
+            by_payment[paid_with.pk] = by_payment.get(paid_with.pk, ZERO) + share
+    for line_id in sorted(by_line):
+        _reserve(case.store_id, line_id, by_line[line_id])
+    for payment_id in sorted(by_payment):
+        _reserve_payment(case.store_id, payment_id, by_payment[payment_id])
+    if shipping is not None:
+        _raise_shipping(shipping, amount)
+    RefundItem.objects.bulk_create([
+        RefundItem(store_id=case.store_id, refund=refund, case=case, order_line_id=line_id, payment=payment,
+                   method=method, amount=share,
+                   gateway=store_settings.gateway if method in GATEWAY_METHODS else INTERNAL)
+        for line_id, payment, method, share in planned])
     _timeline(case, actor, "refund_requested", {"refund_id": refund.pk, "step": number, "amount": str(amount),
-                                               "status": refund.status, "split_basis": basis})
+                                               "status": refund.status, "split_basis": basis, "purpose": purpose})
     if not needs_approval:
         _kick(refund.pk)
     return refund
+
+
+def _reserve_payment(store_id: int, payment_id: int, amount: Decimal) -> None:
+    """Raises the payment's running total under its row lock; the CHECK refuses more than it paid."""
+    payment = Payment.objects.get(store_id=store_id, pk=payment_id)
+    try:
+        with transaction.atomic():
+            PaymentRefundTotal.objects.get_or_create(payment_id=payment_id,
+                                                     defaults={"store_id": store_id, "paid": payment.amount})
+    except IntegrityError:
+        pass  # created by a concurrent request; the lock below waits for it
+    total = PaymentRefundTotal.objects.select_for_update().get(payment_id=payment_id)
+    total.committed += amount
+    try:
+        with transaction.atomic():
+            total.save(update_fields=["committed"])
+    except IntegrityError as exc:
+        raise Conflict("refund_exceeds_payment", "refunds to this payment would exceed what it paid",
+                       details={"method": payment.method, "paid": str(total.paid)}) from exc
+
+
+def _raise_shipping(total: ShippingRefundTotal, amount: Decimal) -> None:
+    total.committed += amount
+    try:
+        with transaction.atomic():
+            total.save(update_fields=["committed"])
+    except IntegrityError as exc:
+        raise Conflict("refund_exceeds_ceiling", "shipping refunds would exceed their ceiling",
+                       details={"leg": total.leg, "ceiling": str(total.ceiling)}) from exc
 
 
 def _reserve(store_id: int, order_line_id: int, amount: Decimal) -> None:
@@ -493,8 +578,10 @@ def _settle_attempt(attempt_id: int, *, status: str, reference: str, error: str,
 def _refresh_refund_status(refund: Refund) -> None:
     if refund.status == RefundStatus.PENDING_APPROVAL:
         return
-    statuses = set(RefundItem.objects.filter(refund=refund).values_list("status", flat=True))
-    if statuses == {ItemStatus.SUCCEEDED}:
+    statuses = set(RefundItem.objects.filter(refund=refund).values_list("status", flat=True)) - {ItemStatus.CANCELLED}
+    if not statuses:
+        new = RefundStatus.CANCELLED
+    elif statuses == {ItemStatus.SUCCEEDED}:
         new = RefundStatus.SUCCEEDED
     elif ItemStatus.PROCESSING in statuses:
         new = RefundStatus.PROCESSING
@@ -525,12 +612,17 @@ def _complete_case_if_paid(case: Case) -> None:
     """Moves the case to refunded once the final step and every step before it are paid."""
     if case.status != Status.REFUNDING:
         return
-    refunds = list(Refund.objects.filter(store_id=case.store_id, case=case).values_list("status", "final", "amount"))
-    if not refunds or not any(final for _, final, _ in refunds):
+    # Only the goods count here: a replacement's difference or shipping is paid beside the case's refund.
+    goods = Refund.objects.filter(store_id=case.store_id, case=case, purpose=RefundPurpose.GOODS).exclude(
+        status=RefundStatus.CANCELLED)
+    refunds = list(goods.values_list("status", "final"))
+    if not refunds or not any(final for _, final in refunds):
         return
-    if any(status != RefundStatus.SUCCEEDED for status, _, _ in refunds):
+    if any(status != RefundStatus.SUCCEEDED for status, _ in refunds):
         return
-    total = sum((amount for _, _, amount in refunds), ZERO)
+    # What was paid, not what was asked: a row finance cancelled is not part of it.
+    total = (RefundItem.objects.filter(refund__in=goods, status=ItemStatus.SUCCEEDED)
+             .aggregate(total=Sum("amount"))["total"] or ZERO).quantize(CENT)
     case_services.transition_case(actor=system_actor(case.store_id, "refunds"), case_id=case.pk,
                                   action=Action.REFUND, payload={"amount": str(total)}, rule=CONFIRMED_RULE)
 
@@ -552,6 +644,8 @@ def handle_callback(*, gateway_name: str, body: bytes, headers: Mapping[str, str
     except InvalidSignature as exc:
         logger.warning("refund callback refused: %s", exc, extra={"gateway": gateway_name, "size": len(body)})
         raise DomainError("bad_signature", "the callback's signature does not verify", status=401) from exc
+    if event.kind == "charge":
+        return _charge_callback(gateway_name, event)
     attempt = RefundAttempt.objects.filter(idempotency_key=event.idempotency_key, gateway=gateway_name).first()
     if attempt is None:
         logger.warning("refund callback for an unknown attempt", extra={"key": event.idempotency_key})
@@ -574,6 +668,8 @@ def retry_item(*, actor: Actor, item_id: int) -> RefundItem:
     if item.status == ItemStatus.SUCCEEDED:
         raise Conflict("already_refunded", "this part of the refund has already been paid",
                        details={"gateway_reference": item.gateway_reference})
+    if item.status == ItemStatus.CANCELLED:
+        raise Conflict("refund_cancelled", "this part of the refund was cancelled; ask for a new step instead")
     _resolve(item)
     item.refresh_from_db()
     if item.status in (ItemStatus.FAILED, ItemStatus.REQUESTED):
@@ -621,12 +717,17 @@ def resolve_stale(*, older_than: dt.datetime) -> int:
 # --- reconciliation ----------------------------------------------------------------------------------
 
 def reconcile(*, store_id: int, day: dt.date, gateway_name: str = "sandbox") -> ReconciliationReport:
-    """Matches the ledger's attempts of one UTC day against the gateway's bill and lists every mismatch:
-    missing on either side, another amount, or another outcome. Running it again replaces the report."""
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-    attempts = {a.idempotency_key: a for a in RefundAttempt.objects.filter(
-        store_id=store_id, gateway=gateway_name, created_at__gte=start, created_at__lt=start + dt.timedelta(days=1))}
-    records = {r.idempotency_key: r for r in get_gateway(gateway_name).daily_records(store_id=store_id, day=day)}
+    """Matches the ledger's attempts (refunds and charges) of one day, in the store's time zone, against
+    the gateway's bill and lists every mismatch: missing on either side, another amount, or another
+    outcome. Running it again replaces the report."""
+    tz = ZoneInfo(Store.objects.values_list("timezone", flat=True).get(pk=store_id))
+    start, end = local_day_bounds(day, tz)
+    attempts: dict[str, RefundAttempt | ChargeAttempt] = {}
+    for model in (RefundAttempt, ChargeAttempt):
+        attempts.update({a.idempotency_key: a for a in model.objects.filter(
+            store_id=store_id, gateway=gateway_name, created_at__gte=start, created_at__lt=end)})
+    records = {r.idempotency_key: r for r in get_gateway(gateway_name).daily_records(store_id=store_id, day=day,
+                                                                                     tz=tz)}
     mismatches: list[dict[str, Any]] = []
     matched = 0
     for key in sorted(set(attempts) | set(records)):
@@ -659,3 +760,328 @@ def reconcile(*, store_id: int, day: dt.date, gateway_name: str = "sandbox") -> 
 def run_reconciliation(*, actor: Actor, day: dt.date) -> ReconciliationReport:
     actor.require(perm.CASE_REFUND)
     return reconcile(store_id=actor.store_id, day=day, gateway_name=settings_for(actor.store_id).gateway)
+
+
+# --- cancelling a failed row -------------------------------------------------------------------------
+
+def cancel_item(*, actor: Actor, item_id: int, reason: str = "") -> RefundItem:
+    """Finance gives up on a ledger row the gateway refused (e.g. the payment is closed), instead of
+    retrying it: its amount is released from the line's, the payment's and the shipping leg's running
+    totals, so it can be refunded again another way (a new step, store credit with consent). Only a row
+    known to have failed: one whose outcome is unknown may still be paid, and is resolved first."""
+    actor.require(perm.CASE_REFUND)
+    if actor.kind != "system" and actor.role not in APPROVERS:
+        raise PermissionDenied("only finance cancels a refund", details={"role": actor.role})
+    store_item = RefundItem.objects.filter(store_id=actor.store_id, pk=item_id).first()
+    if store_item is None:
+        raise NotFound("refund item")
+    with transaction.atomic():
+        locked = _lock_item(store_item.pk)
+        assert locked is not None
+        case, item = locked
+        last = item.attempts.order_by("-number").first()
+        if item.status != ItemStatus.FAILED or (last is not None and last.status != AttemptStatus.FAILED):
+            raise Conflict("not_failed", "only a row the gateway refused can be cancelled",
+                           details={"status": item.status})
+        item.status, item.cancelled_by, item.cancelled_at = ItemStatus.CANCELLED, actor.label[:150], clock.now()
+        item.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        _release(item)
+        refund = Refund.objects.select_for_update().get(pk=item.refund_id)
+        if refund.final:
+            # The step no longer pays the case in full: the case stays refunding for another step.
+            refund.final = False
+            refund.save(update_fields=["final"])
+        _refresh_refund_status(refund)
+        _timeline(case, actor, "refund_item_cancelled", {"refund_id": refund.pk, "item_id": item.pk,
+                                                        "amount": str(item.amount), "reason": reason[:500]})
+        _complete_case_if_paid(case)
+    return item
+
+
+def _release(item: RefundItem) -> None:
+    """Takes a cancelled row's amount back off every running total it was counted in, under their locks
+    and in the same order as they are raised."""
+    # UPDATE takes each row's lock itself; the order is the one the totals are raised in.
+    if item.order_line_id is not None:
+        LineRefundTotal.objects.filter(order_line_id=item.order_line_id).update(committed=F("committed") - item.amount)
+    if item.payment_id is not None:
+        PaymentRefundTotal.objects.filter(payment_id=item.payment_id).update(committed=F("committed") - item.amount)
+    refund = item.refund
+    if refund.purpose in _LEG:
+        total = _shipping_total(refund.case, _LEG[refund.purpose], create=False)
+        total.committed -= item.amount
+        total.save(update_fields=["committed"])
+
+
+# --- shipping ----------------------------------------------------------------------------------------
+
+_LEG: dict[str, str] = {RefundPurpose.RETURN_SHIPPING: ShippingLeg.RETURN,
+                        RefundPurpose.OUTBOUND_SHIPPING: ShippingLeg.OUTBOUND}
+_PURPOSE: dict[str, str] = {v: k for k, v in _LEG.items()}
+
+
+def _shipping_total(case: Case, leg: str, *, create: bool, ceiling: Decimal = ZERO) -> ShippingRefundTotal:
+    """The running total of a shipping leg, locked: the return leg's is per case, the outbound leg's per
+    order (two cases on one order share the one fee the order paid)."""
+    assert case.order_id is not None
+    key: dict[str, Any] = ({"leg": leg, "case_id": case.pk} if leg == ShippingLeg.RETURN
+                           else {"leg": leg, "order_id": case.order_id})
+    if create:
+        try:
+            with transaction.atomic():
+                ShippingRefundTotal.objects.get_or_create(**key, defaults={
+                    "store_id": case.store_id, "order_id": case.order_id, "ceiling": ceiling})
+        except IntegrityError:
+            pass  # created by a concurrent request; the lock below waits for it
+    return ShippingRefundTotal.objects.select_for_update().get(store_id=case.store_id, **key)
+
+
+def request_shipping_refund(*, actor: Actor, case_id: int, leg: str, amount: Decimal) -> Refund:
+    """Pays shipping back when the case's decision says the shop pays that leg: the buyer's return
+    postage (up to the store's ceiling per case) or the order's original shipping fee (up to what the
+    order paid for it, over all its cases). Through the ledger like goods: the payments' ceilings and the
+    gateway's confirmation apply."""
+    actor.require(perm.CASE_REFUND)
+    if leg not in ShippingLeg.values:
+        raise ValidationFailed("unknown shipping leg", field="leg", code="invalid_leg",
+                               details={"allowed": list(ShippingLeg.values)})
+    if amount <= 0 or amount != amount.quantize(CENT):
+        raise ValidationFailed("amount must be a positive amount with at most two decimals", field="amount",
+                               code="invalid_amount")
+    with transaction.atomic():
+        case = case_services.get_case_for_update(actor=actor, case_id=case_id)
+        if case.order is None or case.status in Status.VOID or case.status == Status.REJECTED:
+            raise Conflict("action_not_allowed", f"no shipping is refunded while the case is {case.status}",
+                           details={"status": case.status})
+        decision = case.decision or {}
+        payer = ((decision.get("shipping") or {}).get(leg) or {}).get("payer")
+        if "error" in decision or payer != "merchant":
+            raise Conflict("shop_does_not_pay_shipping", "the case's decision does not have the shop pay this leg",
+                           details={"leg": leg, "payer": payer})
+        ceiling = (settings_for(case.store_id).return_shipping_ceiling if leg == ShippingLeg.RETURN
+                   else case.order.shipping_fee)
+        total = _shipping_total(case, leg, create=True, ceiling=ceiling)
+        left = total.ceiling - total.committed
+        if amount > left:
+            raise ValidationFailed("the amount exceeds what is left to refund for this shipping", field="amount",
+                                   code="amount_exceeds_ceiling", details={"maximum": str(max(left, ZERO))})
+        weights = _payment_weights(case)
+        return _write_step(actor, case, amount=amount, per_line={None: amount}, weights=weights, basis="pro_rata",
+                           purpose=_PURPOSE[leg], final=False, shipping=total)
+
+
+def _payment_weights(case: Case) -> list[tuple[str, Decimal]]:
+    by_method: dict[str, Decimal] = {}
+    assert case.order_id is not None
+    for method, paid in (Payment.objects.filter(store_id=case.store_id, order_id=case.order_id)
+                         .order_by("id").values_list("method", "amount")):
+        by_method[method] = by_method.get(method, ZERO) + paid
+    weights = [(m, w) for m, w in by_method.items() if w > 0]
+    if not weights:
+        raise Conflict("no_payment_to_refund", "the order has no payment to refund to")
+    return weights
+
+
+# --- exchanges: the difference ----------------------------------------------------------------------
+
+def refund_exchange_difference(*, actor: Actor, case: Case, exchange_id: int) -> Refund:
+    """A cheaper replacement has shipped: the difference goes back through the ledger, on the exchanged
+    line (its running total), to the payments in proportion, once (a unique constraint per exchange).
+    The caller holds the case's lock."""
+    from aftersales.logistics.models import Exchange
+
+    exchange = Exchange.objects.get(store_id=case.store_id, pk=exchange_id)
+    amount = -exchange.price_difference
+    if amount <= 0:
+        raise Conflict("nothing_to_refund", "this replacement costs no less than the original")
+    if Refund.objects.filter(store_id=case.store_id, exchange_id=exchange.pk).exclude(
+            status=RefundStatus.CANCELLED).exists():
+        raise Conflict("refund_already_requested", "this replacement's difference has already been refunded")
+    try:
+        with transaction.atomic():
+            return _write_step(actor, case, amount=amount, per_line={exchange.order_line_id: amount},
+                               weights=_payment_weights(case), basis="pro_rata",
+                               purpose=RefundPurpose.EXCHANGE_DIFFERENCE, final=False, exchange_id=exchange.pk)
+    except IntegrityError as exc:
+        raise Conflict("refund_already_requested", "this replacement's difference has already been refunded") from exc
+
+
+def request_exchange_charge(*, actor: Actor, case: Case, exchange_id: int) -> Charge:
+    """A dearer replacement: the buyer pays the difference through the store's gateway, from the account
+    they paid the order with. Written now (the caller holds the case's lock), sent after the commit;
+    the replacement ships once the gateway confirms."""
+    from aftersales.logistics.models import Exchange
+
+    exchange = Exchange.objects.get(store_id=case.store_id, pk=exchange_id)
+    if exchange.price_difference <= 0:
+        raise Conflict("nothing_to_charge", "this replacement costs no more than the original")
+    live = Charge.objects.filter(store_id=case.store_id, exchange_id=exchange.pk).exclude(
+        status=ChargeStatus.CANCELLED).first()
+    if live is not None:
+        return live
+    assert case.order is not None
+    payment = (Payment.objects.filter(store_id=case.store_id, order_id=case.order.pk, method__in=GATEWAY_METHODS)
+               .order_by("id").first())
+    charge = Charge.objects.create(
+        store_id=case.store_id, case=case, exchange_id=exchange.pk, payment=payment,
+        method=payment.method if payment else "", amount=exchange.price_difference, currency=case.order.currency,
+        gateway=settings_for(case.store_id).gateway, requested_at=clock.now())
+    _timeline(case, actor, "exchange_charge_requested", {"charge_id": charge.pk, "amount": str(charge.amount)})
+    _kick_charge(charge)
+    return charge
+
+
+def cancel_exchange_charge(*, actor: Actor, case: Case, exchange_id: int) -> None:
+    """The replacement was given up before its difference was taken: an unsent or refused charge is
+    cancelled. One in flight or paid cannot be, and the caller must not give the exchange up."""
+    for charge in Charge.objects.select_for_update().filter(store_id=case.store_id, exchange_id=exchange_id).exclude(
+            status=ChargeStatus.CANCELLED):
+        if charge.status in (ChargeStatus.PROCESSING, ChargeStatus.SUCCEEDED):
+            raise Conflict("difference_already_charged", "the buyer has paid (or is paying) this replacement's "
+                           "difference", details={"charge_id": charge.pk, "status": charge.status})
+        charge.status = ChargeStatus.CANCELLED
+        charge.save(update_fields=["status"])
+        _timeline(case, actor, "exchange_charge_cancelled", {"charge_id": charge.pk})
+
+
+def charge_paid(*, store_id: int, exchange_id: int) -> bool:
+    return Charge.objects.filter(store_id=store_id, exchange_id=exchange_id, status=ChargeStatus.SUCCEEDED).exists()
+
+
+def _kick_charge(charge: Charge) -> None:
+    from . import tasks
+
+    if inline_sandbox(charge.gateway):
+        process_charge(charge_id=charge.pk)
+        return
+    charge_id = charge.pk
+    transaction.on_commit(lambda: tasks.process_charge.delay(charge_id))
+
+
+def _lock_charge(charge_id: int) -> tuple[Case, Charge] | None:
+    case_id = Charge.objects.filter(pk=charge_id).values_list("case_id", flat=True).first()
+    if case_id is None:
+        return None
+    case = Case.objects.select_for_update().get(pk=case_id)  # the case first, as everywhere
+    return case, Charge.objects.select_for_update(of=("self",)).select_related("payment").get(pk=charge_id)
+
+
+def process_charge(*, charge_id: int, new_key: bool = True) -> None:
+    """Sends a charge to the gateway: a fresh key only when nothing was sent yet or the gateway said the
+    last key failed; otherwise the same key again (the gateway takes one key's money once)."""
+    with transaction.atomic():
+        locked = _lock_charge(charge_id)
+        if locked is None:
+            return
+        case, charge = locked
+        last = charge.attempts.order_by("-number").first()
+        if new_key:
+            if charge.status not in (ChargeStatus.REQUESTED, ChargeStatus.FAILED):
+                return
+            if last is not None and last.status != AttemptStatus.FAILED:
+                return
+            number = 1 if last is None else last.number + 1
+            attempt = ChargeAttempt.objects.create(
+                store_id=charge.store_id, charge=charge, number=number, gateway=charge.gateway, amount=charge.amount,
+                idempotency_key=f"ch{charge.store_id}-{charge.pk}-{number}", created_at=clock.now())
+        else:
+            if last is None or last.status in AttemptStatus.final():
+                return
+            attempt = last
+        charge.status, charge.failure_reason = ChargeStatus.PROCESSING, ""
+        charge.save(update_fields=["status", "failure_reason"])
+        order = ChargeOrder(store_id=charge.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
+                            currency=charge.currency, payment_reference=charge.payment.reference if charge.payment else "",
+                            description=f"{case.number} replacement difference")
+    gateway = get_gateway(attempt.gateway)  # called outside any transaction, like a refund
+    try:
+        result = gateway.submit_charge(order)
+    except GatewayTimeout as exc:
+        _settle_charge_attempt(attempt.pk, status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
+        return
+    except GatewayError as exc:
+        _settle_charge_attempt(attempt.pk, status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
+        return
+    status = {"pending": AttemptStatus.ACCEPTED, "succeeded": AttemptStatus.SUCCEEDED,
+              "failed": AttemptStatus.FAILED}[result.status]
+    _settle_charge_attempt(attempt.pk, status=status, reference=result.reference, error=result.error)
+    if gateway.name == "sandbox":
+        from . import tasks
+
+        if inline_sandbox(gateway.name):
+            tasks.deliver_sandbox_callbacks()
+        else:
+            transaction.on_commit(tasks.deliver_sandbox_callbacks.delay)
+
+
+def _settle_charge_attempt(attempt_id: int, *, status: str, reference: str, error: str,
+                           amount: Decimal | None = None) -> bool:
+    """What the gateway said about one charge attempt; False when it changed nothing (a duplicate)."""
+    with transaction.atomic():
+        charge_id = ChargeAttempt.objects.filter(pk=attempt_id).values_list("charge_id", flat=True).get()
+        locked = _lock_charge(charge_id)
+        assert locked is not None
+        case, charge = locked
+        attempt = ChargeAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status in AttemptStatus.final():
+            if status != attempt.status:
+                logger.error("gateway contradicts a final charge attempt",
+                             extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+            return False
+        if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
+            return False
+        if amount is not None and amount != attempt.amount:
+            logger.error("gateway reports another charge amount", extra={"attempt": attempt.idempotency_key})
+            raise Conflict("amount_mismatch", "the gateway reports another amount for this charge",
+                           details={"expected": str(attempt.amount), "reported": str(amount)})
+        attempt.status, attempt.error = status, error
+        attempt.gateway_reference = reference or attempt.gateway_reference
+        if status in AttemptStatus.final():
+            attempt.finished_at = clock.now()
+        attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
+        system = system_actor(case.store_id, "refunds")
+        if status == AttemptStatus.SUCCEEDED:
+            charge.status, charge.succeeded_at = ChargeStatus.SUCCEEDED, clock.now()
+            charge.gateway_reference = attempt.gateway_reference
+            charge.save(update_fields=["status", "succeeded_at", "gateway_reference"])
+            _timeline(case, system, "exchange_charge_succeeded", {"charge_id": charge.pk, "amount": str(charge.amount)})
+        elif status == AttemptStatus.FAILED:
+            charge.status, charge.failure_reason = ChargeStatus.FAILED, error[:200]
+            charge.save(update_fields=["status", "failure_reason"])
+            _timeline(case, system, "exchange_charge_failed", {"charge_id": charge.pk, "error": error[:200]})
+    return True
+
+
+def _charge_callback(gateway_name: str, event: CallbackEvent) -> bool:
+    attempt = ChargeAttempt.objects.filter(idempotency_key=event.idempotency_key, gateway=gateway_name).first()
+    if attempt is None:
+        logger.warning("charge callback for an unknown attempt", extra={"key": event.idempotency_key})
+        raise NotFound("charge attempt")
+    status = AttemptStatus.SUCCEEDED if event.status == "succeeded" else AttemptStatus.FAILED
+    return _settle_charge_attempt(attempt.pk, status=status, reference=event.reference, error=event.error,
+                                  amount=event.amount)
+
+
+def retry_charge(*, actor: Actor, charge_id: int) -> Charge:
+    """Asks the gateway about the last key first; charges again only after a known failure."""
+    actor.require(perm.CASE_REFUND)
+    charge = Charge.objects.filter(store_id=actor.store_id, pk=charge_id).first()
+    if charge is None:
+        raise NotFound("charge")
+    if charge.status == ChargeStatus.SUCCEEDED:
+        raise Conflict("already_charged", "the buyer has already paid this difference")
+    if charge.status == ChargeStatus.CANCELLED:
+        raise Conflict("charge_cancelled", "this charge was cancelled")
+    last = charge.attempts.order_by("-number").first()
+    if last is not None and last.status not in AttemptStatus.final():
+        record = get_gateway(last.gateway).query_charge(store_id=charge.store_id, idempotency_key=last.idempotency_key)
+        if record is None:
+            process_charge(charge_id=charge.pk, new_key=False)
+        elif record.status in ("succeeded", "failed"):
+            _settle_charge_attempt(last.pk, status=record.status, reference=record.reference, error="",
+                                   amount=record.amount)
+    charge.refresh_from_db()
+    if charge.status in (ChargeStatus.FAILED, ChargeStatus.REQUESTED):
+        process_charge(charge_id=charge.pk)
+    charge.refresh_from_db()
+    return charge

@@ -4,14 +4,16 @@ catches up whatever a lost task left behind."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from celery import shared_task
 
 from aftersales.core import clock
+from aftersales.stores.models import Store
 
 from . import services
 from .gateways import sandbox
-from .models import RefundAttempt
+from .models import ChargeAttempt, RefundAttempt
 
 # An attempt younger than this may still be in the hands of the worker that sent it.
 STALE_AFTER = dt.timedelta(minutes=2)
@@ -46,15 +48,29 @@ def sweep(now: str | None = None) -> int:
 
 @shared_task(name="aftersales.refunds.tasks.daily_reconciliation")
 def daily_reconciliation(day: str | None = None) -> int:
-    """Reconciles yesterday (UTC) for every store that sent refunds that day. Returns the number of reports."""
-    target = dt.date.fromisoformat(day) if day else clock.now().date() - dt.timedelta(days=1)
-    start = dt.datetime.combine(target, dt.time.min, tzinfo=dt.UTC)
-    pairs = (RefundAttempt.objects.filter(created_at__gte=start, created_at__lt=start + dt.timedelta(days=1))
-             .values_list("store_id", "gateway").distinct())
+    """Reconciles, for every store that sent refunds or charges lately, its yesterday in its own time zone
+    (or `day` when given). Returns the number of reports."""
+    now = clock.now()
+    since = (dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) if day else now) - dt.timedelta(days=3)
+    pairs: set[tuple[int, str]] = set()
+    for model in (RefundAttempt, ChargeAttempt):
+        pairs.update(model.objects.filter(created_at__gte=since).values_list("store_id", "gateway").distinct())
+    zones = dict(Store.objects.filter(pk__in={store_id for store_id, _ in pairs}).values_list("pk", "timezone"))
     count = 0
-    for store_id, gateway in sorted(set(pairs)):
+    for store_id, gateway in sorted(pairs):
         if gateway == services.INTERNAL:
             continue
+        tz = ZoneInfo(zones[store_id])
+        target = dt.date.fromisoformat(day) if day else now.astimezone(tz).date() - dt.timedelta(days=1)
+        start, end = sandbox.local_day_bounds(target, tz)
+        if not any(model.objects.filter(store_id=store_id, gateway=gateway, created_at__gte=start,
+                                        created_at__lt=end).exists() for model in (RefundAttempt, ChargeAttempt)):
+            continue  # nothing sent that day
         services.reconcile(store_id=store_id, day=target, gateway_name=gateway)
         count += 1
     return count
+
+
+@shared_task(name="aftersales.refunds.tasks.process_charge")
+def process_charge(charge_id: int) -> None:
+    services.process_charge(charge_id=charge_id)

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from .base import CallbackEvent, GatewayRecord, RefundOrder, SubmitResult
+from .base import CallbackEvent, ChargeOrder, GatewayRecord, RefundOrder, SubmitResult
 
 
 class AlipayGateway:
@@ -38,11 +38,17 @@ class AlipayGateway:
     def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
         raise NotImplementedError
 
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        raise NotImplementedError("configure credentials and a transport to use this adapter")
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        raise NotImplementedError
+
     def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
         # Alipay posts a form (notify_id, out_biz_no, refund_fee, gmt_refund, sign) verified with its
         # RSA2 public key over the sorted key=value pairs without sign and sign_type.
         raise NotImplementedError
 
-    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
         # alipay.data.dataservice.bill.downloadurl.query with bill_type=trade, bill_date=YYYY-MM-DD.
         raise NotImplementedError

@@ -33,6 +33,20 @@ class RefundOrder:
 
 
 @dataclass(frozen=True)
+class ChargeOrder:
+    """Taking money from the buyer (a dearer replacement's difference), keyed like a refund: Alipay and
+    WeChat Pay `out_trade_no`, Stripe's `Idempotency-Key`."""
+
+    store_id: int
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    # The original payment's reference, for gateways that charge the account the buyer paid with.
+    payment_reference: str
+    description: str
+
+
+@dataclass(frozen=True)
 class SubmitResult:
     # "pending" (confirmation will come by callback), "succeeded" or "failed".
     status: str
@@ -58,6 +72,7 @@ class CallbackEvent:
     status: str  # "succeeded" or "failed"
     amount: Decimal
     error: str = ""
+    kind: str = "refund"  # or "charge"
 
 
 class PaymentGateway(Protocol):
@@ -71,12 +86,20 @@ class PaymentGateway(Protocol):
         """What the gateway knows of this key; None when it never received it."""
         ...
 
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        """Take money from the buyer; confirmed later by callback like a refund. Same errors."""
+        ...
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        ...
+
     def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
         """Check the signature and read the event; raises InvalidSignature when it does not verify."""
         ...
 
-    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
-        """The gateway's bill for one day (UTC), for reconciliation."""
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
+        """The gateway's bill (refunds and charges) for one day in the store's time zone, for
+        reconciliation."""
         ...
 
 

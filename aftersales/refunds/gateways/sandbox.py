@@ -27,6 +27,7 @@ from aftersales.core import clock
 from ..models import SandboxGatewayRefund
 from .base import (
     CallbackEvent,
+    ChargeOrder,
     GatewayError,
     GatewayRecord,
     GatewayTimeout,
@@ -77,6 +78,10 @@ def sign(body: bytes) -> str:
 
 
 def callback_body(row: SandboxGatewayRefund) -> bytes:
+    if row.kind == "charge":
+        # A payment notification names the merchant's trade number, as real payment notifications do.
+        return json.dumps({"out_trade_no": row.idempotency_key, "trade_no": row.reference, "status": row.status,
+                           "amount": str(row.amount), "error": row.error}, sort_keys=True).encode()
     return json.dumps({"out_refund_no": row.idempotency_key, "refund_id": row.reference, "status": row.status,
                        "amount": str(row.amount), "error": row.error}, sort_keys=True).encode()
 
@@ -85,6 +90,15 @@ class SandboxGateway:
     name = "sandbox"
 
     def submit_refund(self, order: RefundOrder) -> SubmitResult:
+        return self._submit("refund", order.store_id, order.idempotency_key, order.amount, order.currency,
+                            order.payment_reference, "sandbox: insufficient merchant balance")
+
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        return self._submit("charge", order.store_id, order.idempotency_key, order.amount, order.currency,
+                            order.payment_reference, "sandbox: the buyer's payment was declined")
+
+    def _submit(self, kind: str, store_id: int, key: str, amount: Decimal, currency: str, payment_reference: str,
+                failure: str) -> SubmitResult:
         outcome = _next_outcome()
         if outcome == "reject":
             raise GatewayError("sandbox: payment closed")
@@ -93,13 +107,13 @@ class SandboxGateway:
         with transaction.atomic():
             # Keyed like a real provider: a second request with the same key gets the first answer.
             row, created = SandboxGatewayRefund.objects.get_or_create(
-                idempotency_key=order.idempotency_key,
-                defaults={"store_id": order.store_id, "payment_reference": order.payment_reference,
-                          "reference": f"SBX{secrets.token_hex(8).upper()}", "amount": order.amount,
-                          "currency": order.currency, "status": "pending", "created_at": now,
+                idempotency_key=key,
+                defaults={"store_id": store_id, "kind": kind, "payment_reference": payment_reference,
+                          "reference": f"SBX{secrets.token_hex(8).upper()}", "amount": amount,
+                          "currency": currency, "status": "pending", "created_at": now,
                           "callbacks_pending": int(config["duplicate_callbacks"]),
                           "callback_at": now + dt.timedelta(seconds=config["callback_delay_seconds"]),
-                          "error": "sandbox: insufficient merchant balance" if outcome == "fail" else ""},
+                          "error": failure if outcome == "fail" else ""},
             )
         if created:
             # The money moves (or the refusal is decided) on the gateway's side now; the merchant learns
@@ -112,7 +126,13 @@ class SandboxGateway:
         return SubmitResult(status="pending", reference=row.reference)
 
     def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
-        row = SandboxGatewayRefund.objects.filter(store_id=store_id, idempotency_key=idempotency_key).first()
+        row = SandboxGatewayRefund.objects.filter(store_id=store_id, kind="refund",
+                                                  idempotency_key=idempotency_key).first()
+        return None if row is None else _record(row)
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        row = SandboxGatewayRefund.objects.filter(store_id=store_id, kind="charge",
+                                                  idempotency_key=idempotency_key).first()
         return None if row is None else _record(row)
 
     def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
@@ -121,17 +141,27 @@ class SandboxGateway:
             raise InvalidSignature("sandbox callback signature does not verify")
         try:
             data = json.loads(body)
+            if "out_trade_no" in data:
+                return CallbackEvent(idempotency_key=str(data["out_trade_no"]), reference=str(data["trade_no"]),
+                                     status=str(data["status"]), amount=Decimal(str(data["amount"])),
+                                     error=str(data.get("error") or ""), kind="charge")
             return CallbackEvent(idempotency_key=str(data["out_refund_no"]), reference=str(data["refund_id"]),
                                  status=str(data["status"]), amount=Decimal(str(data["amount"])),
                                  error=str(data.get("error") or ""))
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise InvalidSignature("sandbox callback body is malformed") from exc
 
-    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
-        start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
+        start, end = local_day_bounds(day, tz)
         rows = SandboxGatewayRefund.objects.filter(store_id=store_id, created_at__gte=start,
-                                                   created_at__lt=start + dt.timedelta(days=1)).order_by("id")
+                                                   created_at__lt=end).order_by("id")
         return [_record(row) for row in rows]
+
+
+def local_day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a calendar day in a time zone, as aware instants (a day need not last 24 hours)."""
+    return (dt.datetime.combine(day, dt.time.min, tzinfo=tz),
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
 
 
 def _record(row: SandboxGatewayRefund) -> GatewayRecord:

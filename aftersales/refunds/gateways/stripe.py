@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from .base import CallbackEvent, GatewayRecord, RefundOrder, SubmitResult
+from .base import CallbackEvent, ChargeOrder, GatewayRecord, RefundOrder, SubmitResult
 
 # Currencies Stripe counts without a minor unit.
 ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND"})
@@ -37,10 +37,16 @@ class StripeGateway:
         # GET /v1/refunds?payment_intent=... and match metadata[aftersales_key].
         raise NotImplementedError
 
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        raise NotImplementedError("configure credentials and a transport to use this adapter")
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        raise NotImplementedError
+
     def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
         # Stripe-Signature: t=...,v1=HMAC-SHA256(secret, f"{t}.{body}"); events refund.updated / charge.refund.updated.
         raise NotImplementedError
 
-    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
         # GET /v1/balance_transactions?type=refund&created[gte]=...&created[lt]=...
         raise NotImplementedError

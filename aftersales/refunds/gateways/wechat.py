@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from .base import CallbackEvent, GatewayRecord, RefundOrder, SubmitResult
+from .base import CallbackEvent, ChargeOrder, GatewayRecord, RefundOrder, SubmitResult
 
 REFUNDS_URL = "https://api.mch.weixin.qq.com/v3/refund/domestic/refunds"
 
@@ -40,11 +40,17 @@ class WechatPayGateway:
     def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
         raise NotImplementedError
 
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        raise NotImplementedError("configure credentials and a transport to use this adapter")
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        raise NotImplementedError
+
     def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
         # Headers Wechatpay-Timestamp, Wechatpay-Nonce, Wechatpay-Signature, Wechatpay-Serial; the
         # resource is encrypted and carries refund_status SUCCESS / CLOSED / ABNORMAL.
         raise NotImplementedError
 
-    def daily_records(self, *, store_id: int, day: dt.date) -> list[GatewayRecord]:
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
         # GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=REFUND, then download the file.
         raise NotImplementedError

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import logging
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -23,6 +24,11 @@ from aftersales.tests import session_caller, token_caller
 from .helpers import refunding_case
 
 CALLBACK = "/api/v1/refunds/callbacks/sandbox"
+
+
+def _local_today() -> dt.date:
+    # Reports are by the store's own day (Asia/Shanghai for the test stores), not the UTC day.
+    return clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _mounted() -> bool:
@@ -151,7 +157,7 @@ def test_reconciliation_over_http():
     api = token_caller(store)
     api.post(f"/cases/{case.pk}/refunds", {}, expect=201)
 
-    report = api.post("/refunds/reconciliation", {"day": clock.now().date().isoformat()})
+    report = api.post("/refunds/reconciliation", {"day": _local_today().isoformat()})
 
     assert (report["matched"], report["mismatches"]) == (1, [])
-    assert [r["day"] for r in api.get("/refunds/reconciliation/reports")] == [clock.now().date().isoformat()]
+    assert [r["day"] for r in api.get("/refunds/reconciliation/reports")] == [_local_today().isoformat()]

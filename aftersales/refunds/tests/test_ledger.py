@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -29,6 +30,11 @@ from aftersales.testing import factories as f
 from .helpers import refunding_case
 
 pytestmark = pytest.mark.django_db
+
+
+def _local_today() -> dt.date:
+    # Reports are by the store's own day (Asia/Shanghai for the test stores), not the UTC day.
+    return clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _items(refund):
@@ -472,7 +478,7 @@ def test_reconciliation_matches_the_ledger_and_lists_mismatches(deferred):
                                         amount=Decimal("5.00"), currency="CNY", status="succeeded", created_at=now)
     pending_key = RefundAttempt.objects.get(item__case=unconfirmed).idempotency_key
 
-    report = services.reconcile(store_id=store.pk, day=now.date())
+    report = services.reconcile(store_id=store.pk, day=_local_today())
 
     assert report.matched == 1
     assert report.mismatches == [
@@ -489,7 +495,7 @@ def test_reconciliation_lists_another_amount(deferred):
     _deliver(_callbacks())
     SandboxGatewayRefund.objects.update(amount=Decimal("98.00"))
 
-    report = services.reconcile(store_id=store.pk, day=clock.now().date())
+    report = services.reconcile(store_id=store.pk, day=_local_today())
 
     key = RefundAttempt.objects.get().idempotency_key
     assert (report.matched, report.mismatches) == (0, [{"kind": "amount_differs", "key": key,
@@ -501,7 +507,7 @@ def test_the_daily_task_reconciles_yesterday_for_each_store(deferred):
     case = refunding_case(store)
     services.process_refund(refund_id=services.request_refund(actor=f.staff(store, "finance"), case_id=case.pk).pk)
     _deliver(_callbacks())
-    today = clock.now().date()
+    today = _local_today()
 
     assert tasks.daily_reconciliation(today.isoformat()) == 1
     assert tasks.daily_reconciliation((today - dt.timedelta(days=1)).isoformat()) == 0
