@@ -163,6 +163,48 @@ def test_an_agent_works_a_case_from_the_queue_to_the_end(browser, live_server):
     assert Case.objects.get(pk=case.pk).refund_amount is not None
 
 
+def test_changes_made_on_the_server_appear_on_open_pages_without_a_reload(browser, live_server, settings):
+    settings.AFTERSALES_LIVE_POLL_SECONDS = 1
+    store, buyer, order = _shop()
+    supervisor = make_staff(store, "supervisor", username="lead-live")
+    shop_side = actor_for_user(supervisor, store)
+    line = order.lines.order_by("line_no")[0]
+    case = services.create_case(actor=buyer_of(buyer), kind="return_refund", order_id=order.pk,
+                                lines=[LineRequest(line.pk, 1)], reason_code="quality")
+    buyer_page = _page(browser, locale="en-US", mobile=True)
+    sign_in(buyer_page, live_server.url, buyer.user.username)
+    buyer_page.goto(f"{live_server.url}/portal/cases/{case.pk}/")
+    agent_page = _page(browser, locale="en-US")
+    sign_in(agent_page, live_server.url, supervisor.username)
+    agent_page.goto(f"{live_server.url}/console/cases/{case.pk}/")
+    # A mark on each window: a reload would wipe it.
+    for page in (buyer_page, agent_page):
+        page.evaluate("window.notReloaded = true")
+
+    services.post_message(actor=shop_side, case_id=case.pk, body="Checking with the warehouse", visibility="internal")
+    services.post_message(actor=shop_side, case_id=case.pk, body="Please keep the original box")
+    services.transition_case(actor=shop_side, case_id=case.pk, action="approve")
+    services.post_message(actor=buyer_of(buyer), case_id=case.pk, body="Will do, thanks")
+
+    buyer_page.wait_for_function("s => document.querySelector('#case-status').innerText === s",
+                                 arg="Waiting for the buyer to send the goods back")
+    buyer_page.wait_for_selector("#conversation-list :text('Will do, thanks')")
+    bodies = [text.splitlines()[-1] for text in buyer_page.locator("#conversation-list .m").all_inner_texts()]
+    assert bodies == ["Please keep the original box", "Will do, thanks"]
+    assert "Please keep the original box" in buyer_page.locator("#conversation-list").inner_text()
+    assert "Checking with the warehouse" not in buyer_page.content()
+    assert buyer_page.locator("#now-words").inner_text() == (
+        "Approved. Please send the goods back and enter the carrier and tracking number below.")
+    assert "Approve → Waiting for the buyer to send the goods back" in buyer_page.locator("#timeline-list").inner_text()
+
+    agent_page.wait_for_selector("#conversation-list :text('Will do, thanks')")
+    assert "Checking with the warehouse" in agent_page.locator("#conversation-list").inner_text()
+    agent_page.wait_for_function("s => document.querySelector('#case-status').innerText === s",
+                                 arg="Waiting for the buyer to send the goods back")
+    assert agent_page.locator("#case-actions button:has-text('Approve')").count() == 0
+    assert [page.evaluate("window.notReloaded === true") for page in (buyer_page, agent_page)] == [True, True]
+
+
 def test_a_guest_reaches_an_order_with_a_one_time_code(browser, live_server, settings):
     settings.AFTERSALES_SHOW_GUEST_CODES = True
     _store, buyer, order = _shop()
