@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -97,8 +98,17 @@ class ExchangeOut(Schema):
     replacement_unit_price: Decimal
     price_difference: Decimal
     settlement: str
+    # The difference's charge (dearer) or refund (cheaper): requested, processing, succeeded, failed; ""
+    # before it is asked for or when the prices are the same.
+    settlement_status: str
     status: str
     shipment_id: int | None
+
+    @staticmethod
+    def resolve_settlement_status(obj: Any) -> str:
+        from aftersales.refunds.selectors import exchange_settlement_status
+
+        return exchange_settlement_status(obj.store_id, obj.pk)
 
 
 class PushAccepted(Schema):

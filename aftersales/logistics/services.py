@@ -29,6 +29,7 @@ from aftersales.core import clock
 from aftersales.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aftersales.core.events import publish_on_commit
 from aftersales.orders.models import OrderLine
+from aftersales.refunds import services as refund_services
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Store
 from aftersales.stores.permissions import Actor, system_actor
@@ -318,12 +319,16 @@ def choose_replacement(*, actor: Actor, case_id: int, order_line_id: int, sku: s
             status=ExchangeStatus.RESERVED, created_at=clock.now())
         # Out of stock raises here and nothing above is kept: the previous choice stays reserved.
         warehouse_services.reserve_replacement(actor=actor, case=case, exchange=exchange)
+        if settlement == Settlement.CHARGE and case.status == Status.RESHIPPING:
+            refund_services.request_exchange_charge(actor=actor, case=case, exchange_id=exchange.pk)
         publish_on_commit("exchange.reserved", {"store_id": case.store_id, "case_id": case.pk, "sku": sku,
                                                 "quantity": line.quantity, "price_difference": str(difference)})
     return exchange
 
 
 def _release(actor: Actor, exchange: Exchange) -> None:
+    # A difference the buyer has paid (or is paying) keeps the choice: refused with difference_already_charged.
+    refund_services.cancel_exchange_charge(actor=actor, case=exchange.case, exchange_id=exchange.pk)
     Exchange.objects.filter(pk=exchange.pk).update(status=ExchangeStatus.RELEASED)
     warehouse_services.release_reservation(actor=actor, exchange_id=exchange.pk)
 
@@ -334,16 +339,47 @@ _GIVES_UP_EXCHANGE = frozenset({*Status.TERMINAL, Status.REFUNDING, Status.REFUN
 
 
 def on_case_transitioned_in_transaction(event: str, payload: dict[str, Any]) -> None:
-    """Frees what an abandoned exchange held, in the same transaction as the move that abandoned it."""
-    if payload.get("status") not in _GIVES_UP_EXCHANGE:
+    """In the same transaction as the case's move: an exchange whose goods passed inspection asks the
+    buyer for a dearer replacement's difference; an abandoned exchange frees what it held."""
+    status = payload.get("status")
+    if status != Status.RESHIPPING and status not in _GIVES_UP_EXCHANGE:
         return
     held = list(Exchange.objects.filter(store_id=payload["store_id"], case_id=payload["case_id"],
-                                        status=ExchangeStatus.RESERVED))
+                                        status=ExchangeStatus.RESERVED).select_related("case"))
     if not held:
+        return
+    if status == Status.RESHIPPING:
+        system = system_actor(payload["store_id"], "exchange")
+        for exchange in held:
+            if exchange.settlement == Settlement.CHARGE:
+                refund_services.request_exchange_charge(actor=system, case=exchange.case, exchange_id=exchange.pk)
         return
     system = system_actor(payload["store_id"], "exchange released")
     for exchange in held:
-        _release(system, exchange)
+        try:
+            _release(system, exchange)
+        except Conflict:
+            # Paid for and then abandoned: the case's move stands, and finance must pay the buyer back.
+            logger.error("an exchange was abandoned after its difference was charged",
+                         extra={"case_id": exchange.case_id, "exchange_id": exchange.pk})
+            Exchange.objects.filter(pk=exchange.pk).update(status=ExchangeStatus.RELEASED)
+            warehouse_services.release_reservation(actor=system, exchange_id=exchange.pk)
+
+
+def on_cases_transitioned_in_transaction(event: str, payloads: list[dict[str, Any]]) -> None:
+    """The bulk form, for `core.events.publish_many` (a sweep moving thousands of cases): one read finds
+    the few cases holding an exchange, and only those go through the listener above."""
+    relevant = [p for p in payloads if p.get("status") == Status.RESHIPPING or p.get("status") in _GIVES_UP_EXCHANGE]
+    if not relevant:
+        return
+    holding = set(Exchange.objects.filter(case_id__in={p["case_id"] for p in relevant}, status=ExchangeStatus.RESERVED)
+                  .values_list("store_id", "case_id"))
+    for payload in relevant:
+        if (payload["store_id"], payload["case_id"]) in holding:
+            on_case_transitioned_in_transaction(event, payload)
+
+
+on_case_transitioned_in_transaction.many = on_cases_transitioned_in_transaction  # type: ignore[attr-defined]
 
 
 def reship_exchange(*, actor: Actor, case_id: int, carrier: str, tracking_number: str) -> CaseShipment:
@@ -354,6 +390,11 @@ def reship_exchange(*, actor: Actor, case_id: int, carrier: str, tracking_number
         reserved = list(Exchange.objects.filter(store_id=case.store_id, case=case, status=ExchangeStatus.RESERVED))
         if not reserved:
             raise Conflict("no_replacement_reserved", "choose the replacement before shipping it")
+        unpaid = [e.pk for e in reserved if e.settlement == Settlement.CHARGE
+                  and not refund_services.charge_paid(store_id=case.store_id, exchange_id=e.pk)]
+        if unpaid:
+            raise Conflict("difference_not_paid", "the buyer has not paid the replacement's difference yet",
+                           details={"exchange_ids": unpaid})
         shipment = create_outbound(case=case, purpose=Purpose.EXCHANGE, carrier=carrier,
                                    tracking_number=tracking_number)
         case_services.transition_case(actor=actor, case_id=case.pk, action=Action.RESHIP,
@@ -363,6 +404,10 @@ def reship_exchange(*, actor: Actor, case_id: int, carrier: str, tracking_number
                                                                         shipment=shipment)
         for exchange in reserved:
             warehouse_services.consume_reservation(actor=actor, exchange_id=exchange.pk)
+            if exchange.settlement == Settlement.REFUND:
+                # The cheaper replacement is on its way: the difference goes back through the ledger.
+                refund_services.refund_exchange_difference(
+                    actor=system_actor(case.store_id, "exchange difference"), case=case, exchange_id=exchange.pk)
         publish_on_commit("exchange.shipped", {"store_id": case.store_id, "case_id": case.pk,
                                                "skus": [e.replacement_sku for e in reserved]})
     return shipment

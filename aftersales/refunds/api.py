@@ -12,7 +12,18 @@ from aftersales.stores.permissions import Actor
 
 from . import selectors, services
 from .models import ItemStatus, Refund, RefundStatus
-from .schemas import ERROR_RESPONSES, IDEMPOTENT, ConsentIn, ReconcileIn, RefundIn, RefundOut, ReportOut
+from .schemas import (
+    ERROR_RESPONSES,
+    IDEMPOTENT,
+    CancelIn,
+    ChargeOut,
+    ConsentIn,
+    ReconcileIn,
+    RefundIn,
+    RefundOut,
+    ReportOut,
+    ShippingRefundIn,
+)
 
 router = Router(tags=["refunds"])
 
@@ -28,7 +39,8 @@ def _out(refund: Refund) -> dict[str, Any]:
         **{f: getattr(refund, f) for f in RefundOut.model_fields if f not in ("items", "overdue")},
         "overdue": bool(refund.due_at and unpaid and refund.due_at < clock.now()),
         "items": [{**{f: getattr(i, f) for f in ("id", "order_line_id", "method", "amount", "status", "gateway",
-                                                 "gateway_reference", "failure_reason", "succeeded_at")},
+                                                 "gateway_reference", "failure_reason", "succeeded_at",
+                                                 "cancelled_by", "cancelled_at")},
                    "attempts": list(i.attempts.all())} for i in items],
     }
 
@@ -46,6 +58,32 @@ def request_refund(request: HttpRequest, case_id: int, body: RefundIn) -> Status
     refund = services.request_refund(actor=actor, case_id=case_id, amount=body.amount,
                                      to_store_credit=body.to_store_credit, final=body.final)
     return Status(201, _out(selectors.get_refund(actor, refund.pk)))
+
+
+@router.post("/cases/{case_id}/shipping-refunds", response={201: RefundOut, **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Refund shipping the shop pays, inside its ceiling",
+             description="`return`: the buyer's return postage, up to the store's ceiling per case; `outbound`: the "
+                         "order's shipping fee, up to what the order paid for it over all its cases. Only when the "
+                         "case's decision has the shop pay that leg. Paid through the ledger (payment ceilings, "
+                         "gateway confirmation). Errors: invalid_leg, invalid_amount, amount_exceeds_ceiling (422); "
+                         "shop_does_not_pay_shipping, refund_exceeds_ceiling, refund_exceeds_payment, "
+                         "action_not_allowed (409).")
+def shipping_refund(request: HttpRequest, case_id: int, body: ShippingRefundIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    selectors.refunds_of_case(actor, case_id)
+    refund = services.request_shipping_refund(actor=actor, case_id=case_id, leg=body.leg, amount=body.amount)
+    return Status(201, _out(selectors.get_refund(actor, refund.pk)))
+
+
+@router.get("/cases/{case_id}/charges", response={200: list[ChargeOut], **ERROR_RESPONSES},
+            summary="What the buyer is charged for dearer replacements, with the gateway attempts")
+def list_charges(request: HttpRequest, case_id: int) -> list[Any]:
+    return [_charge_out(c) for c in selectors.charges_of_case(_actor(request), case_id)]
+
+
+def _charge_out(charge: Any) -> dict[str, Any]:
+    return {**{f: getattr(charge, f) for f in ChargeOut.model_fields if f != "attempts"},
+            "attempts": list(charge.attempts.all())}
 
 
 @router.get("/cases/{case_id}/refunds", response={200: list[RefundOut], **ERROR_RESPONSES},
@@ -103,6 +141,32 @@ def retry(request: HttpRequest, item_id: int) -> dict[str, Any]:
     actor = _actor(request)
     item = services.retry_item(actor=actor, item_id=item_id)
     return _out(selectors.get_refund(actor, item.refund_id))
+
+
+@router.post("/refunds/items/{item_id}/cancel", response={200: RefundOut, **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Finance cancels a failed ledger row instead of retrying it",
+             description="Releases its amount from the line's, the payment's and the shipping leg's totals; a final "
+                         "step becomes non-final so the case can be refunded another way. Errors: not_failed (409, "
+                         "only a row the gateway refused), permission_denied (403, not finance).")
+def cancel_item(request: HttpRequest, item_id: int, body: CancelIn) -> dict[str, Any]:
+    actor = _actor(request)
+    item = services.cancel_item(actor=actor, item_id=item_id, reason=body.reason)
+    return _out(selectors.get_refund(actor, item.refund_id))
+
+
+@router.get("/refunds/charges/{charge_id}", response={200: ChargeOut, **ERROR_RESPONSES})
+def get_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
+    return _charge_out(selectors.get_charge(_actor(request), charge_id))
+
+
+@router.post("/refunds/charges/{charge_id}/retry", response={200: ChargeOut, **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Retry a failed or unconfirmed charge",
+             description="Asks the gateway about the last key first; charges again only after a known failure. "
+                         "Errors: already_charged, charge_cancelled (409).")
+def retry_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    selectors.get_charge(actor, charge_id)
+    return _charge_out(services.retry_charge(actor=actor, charge_id=charge_id))
 
 
 @router.post("/refunds/callbacks/{gateway}", auth=None, response={200: dict[str, Any], **ERROR_RESPONSES},

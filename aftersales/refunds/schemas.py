@@ -11,7 +11,8 @@ from pydantic import Field
 
 from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT, StrictSchema
 
-__all__ = ["ERROR_RESPONSES", "IDEMPOTENT", "ConsentIn", "ReconcileIn", "RefundIn", "RefundOut", "ReportOut"]
+__all__ = ["ERROR_RESPONSES", "IDEMPOTENT", "CancelIn", "ChargeOut", "ConsentIn", "ReconcileIn", "RefundIn",
+           "RefundOut", "ReportOut", "ShippingRefundIn"]
 
 
 class RefundIn(StrictSchema):
@@ -20,6 +21,15 @@ class RefundIn(StrictSchema):
     to_store_credit: bool = False
     # False leaves the case refunding for a further step (a refund in several steps).
     final: bool = True
+
+
+class ShippingRefundIn(StrictSchema):
+    leg: str = Field(description="return (the buyer's postage back, per case) or outbound (the order's shipping fee)")
+    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+
+
+class CancelIn(StrictSchema):
+    reason: str = Field("", max_length=500)
 
 
 class ConsentIn(StrictSchema):
@@ -42,7 +52,7 @@ class AttemptOut(Schema):
 
 class ItemOut(Schema):
     id: int
-    order_line_id: int
+    order_line_id: int | None
     method: str
     amount: Decimal
     status: str
@@ -50,6 +60,8 @@ class ItemOut(Schema):
     gateway_reference: str
     failure_reason: str
     succeeded_at: dt.datetime | None
+    cancelled_by: str
+    cancelled_at: dt.datetime | None
     attempts: list[AttemptOut]
 
 
@@ -63,6 +75,8 @@ class RefundOut(Schema):
     to_store_credit: bool
     final: bool
     split_basis: str
+    purpose: str
+    exchange_id: int | None
     due_at: dt.datetime | None
     due_rule: str
     overdue: bool
@@ -80,3 +94,19 @@ class ReportOut(Schema):
     created_at: dt.datetime
     matched: int
     mismatches: list[dict[str, Any]]
+
+
+class ChargeOut(Schema):
+    id: int
+    case_id: int
+    exchange_id: int
+    method: str
+    amount: Decimal
+    currency: str
+    status: str
+    gateway: str
+    gateway_reference: str
+    failure_reason: str
+    requested_at: dt.datetime
+    succeeded_at: dt.datetime | None
+    attempts: list[AttemptOut]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
 from aftersales.cases import selectors as case_selectors
@@ -46,3 +48,38 @@ def overdue_refunds(actor: Actor, limit: int = 200) -> list[Refund]:
     actor.require(perm.CASE_REFUND)
     return list(_refunds(actor).filter(due_at__lt=clock.now()).exclude(status=RefundStatus.SUCCEEDED)
                 .order_by("due_at", "id")[:limit])
+
+
+def exchange_settlement_status(store_id: int, exchange_id: int) -> str:
+    """Where a replacement's price difference stands: the live charge's or refund's status, "" if none."""
+    from .models import Charge, ChargeStatus
+
+    charge = (Charge.objects.filter(store_id=store_id, exchange_id=exchange_id).exclude(status=ChargeStatus.CANCELLED)
+              .values_list("status", flat=True).first())
+    if charge is not None:
+        return charge
+    refund = (Refund.objects.filter(store_id=store_id, exchange_id=exchange_id).exclude(status=RefundStatus.CANCELLED)
+              .values_list("status", flat=True).first())
+    return refund or ""
+
+
+def charges_of_case(actor: Actor, case_id: int) -> list[Any]:
+    from .models import Charge
+
+    case = case_selectors.get_case(actor, case_id)
+    return list(Charge.objects.filter(store_id=actor.store_id, case_id=case.pk).prefetch_related("attempts")
+                .order_by("id"))
+
+
+def get_charge(actor: Actor, charge_id: int) -> Any:
+    from .models import Charge
+
+    actor.require(perm.CASE_READ)
+    query = Charge.objects.filter(store_id=actor.store_id, pk=charge_id).prefetch_related("attempts")
+    if actor.is_buyer:
+        assert actor.buyer_id is not None
+        query = query.filter(case__buyer_id=actor.buyer_id)
+    found = query.first()
+    if found is None:
+        raise NotFound("charge")
+    return found
