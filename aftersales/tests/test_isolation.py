@@ -87,7 +87,7 @@ def _world(marker: str, *, prefix: str) -> World:
 
 def _goods_objects(store: Store, buyer: Any, actor: Any, marker: str) -> dict[str, Any]:
     """A return on its way (a shipment) and a device in repair (a repair order), both the buyer's own."""
-    warehouse(store, name=f"{marker} warehouse")
+    depot = warehouse(store, name=f"{marker} warehouse")
     digits = "1" if marker == SECRET else "2"
 
     def approved(kind: str) -> Any:
@@ -110,7 +110,7 @@ def _goods_objects(store: Store, buyer: Any, actor: Any, marker: str) -> dict[st
     item = refund.items.order_by("pk").first()
     assert item is not None
     return {"shipment_id": shipment.pk, "repair_order_id": repair_order.pk, "refund_id": refund.pk,
-            "item_id": item.pk, **_webhook_objects(store, actor)}
+            "item_id": item.pk, "warehouse_id": depot.pk, "sku": returning.lines.get().order_line.sku, **_webhook_objects(store, actor)}
 
 
 def _webhook_objects(store: Store, actor: Any) -> dict[str, Any]:
