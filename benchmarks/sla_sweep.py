@@ -1,10 +1,11 @@
 """The SLA sweep over a large open backlog: 1,000,000 open cases across 10 stores, 10,000 of them past
 their deadline. Measures (1) finding what is due, the set-based part, and (2) the whole sweep, which acts
-on every due case through `transition_case` with the system actor, then (3) the same sweep run again at
-once, which must find nothing to do.
+on every due case with the system actor, the cases of one store due under one rule moved together
+(aftersales/cases/bulk.py; `--one-by-one`: each through `transition_case`), then (3) the same sweep run
+again at once, which must find nothing to do.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/any python benchmarks/sla_sweep.py [--cases 1000000]
-        [--due 10000] [--runs 2] [--broker redis://127.0.0.1:6379/14] [--keep-db]
+        [--due 10000] [--runs 2] [--broker redis://127.0.0.1:6379/14] [--one-by-one] [--keep-db]
 
 It works in its own database (aftersales_bench_sla) next to the one DATABASE_URL names, bulk-loaded with
 INSERT ... SELECT generate_series; between runs the acted cases are put back as they were, due again.
@@ -96,7 +97,7 @@ def explain_due_query() -> None:
         print("  plan: " + " / ".join(row[0].strip() for row in cursor.fetchall()[:3]))
 
 
-def run_once(label: str) -> None:
+def run_once(label: str, bulk: bool = True) -> None:
     from aftersales.core import clock
     from aftersales.sla import services
 
@@ -121,11 +122,11 @@ def run_once(label: str) -> None:
         _purge_queue()
 
     started = time.perf_counter()
-    result = services.sweep_timeouts(now=now)
+    result = services.sweep_timeouts(now=now, bulk=bulk)
     sweep_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    again = services.sweep_timeouts(now=now)
+    again = services.sweep_timeouts(now=now, bulk=bulk)
     again_s = time.perf_counter() - started
     if os.environ.get("CELERY_BROKER_URL"):
         _purge_queue()  # what the moved cases announced (notifications) went there too
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--one-by-one", action="store_true", help="act through transition_case, case by case")
     parser.add_argument("--broker", default="",
                         help="also time the sweep task sending its batches here, e.g. redis://127.0.0.1:6379/14 "
                              "(a database no worker reads; its default queue is emptied after)")
@@ -165,7 +167,7 @@ def main() -> None:
         for n in range(1, args.runs + 1):
             if n > 1:
                 reset(due_cases)
-            run_once(f"run {n}")
+            run_once(f"run {n}", bulk=not args.one_by_one)
     finally:
         from django.db import connections
 

@@ -22,6 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
+from django.db.models import Model
+
 from aftersales.core.events import publish_many
 from aftersales.sla import selectors as sla_selectors
 from aftersales.sla import services as sla_services
@@ -48,6 +51,32 @@ class BulkResult:
     fallback: list[Case] = field(default_factory=list)
     # No step of the table applies from where the case is.
     stuck: list[Case] = field(default_factory=list)
+
+
+def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
+    """Writes `fields` of each of `rows` (saved instances of `model`) in one statement. On PostgreSQL an
+    UPDATE joined to the new values passed as arrays (Django's bulk_update builds a CASE per field and row,
+    whose compiling costs more than the update itself); elsewhere bulk_update."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(rows, fields)
+        return
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None
+    columns = [pk, *(meta.get_field(name) for name in fields)]
+    arrays = [[column.get_db_prep_value(getattr(row, column.attname), connection) for row in rows]
+              for column in columns]
+    quote = connection.ops.quote_name
+    names = [quote(column.column) for column in columns]
+    unnest = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    # Only the model's own table and column names are put in the text; every value is a parameter.
+    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM unnest({unnest}) "  # noqa: S608
+           f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
 
 
 def lock_due(*, store_id: int, case_ids: Iterable[int], rule: str, now: dt.datetime) -> list[Case]:
@@ -134,7 +163,7 @@ def transition_many(*, actor: Actor, cases: Sequence[Case], steps: Sequence[tupl
                                                             overrides=overrides)
         result.moved.append(case)
 
-    Case.objects.bulk_update(result.moved, MOVED_FIELDS)
+    update_rows(Case, result.moved, MOVED_FIELDS)
     TimelineEntry.objects.bulk_create(entries)
     clocks.flush()
     publish_many("case.transitioned", events)
