@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from aftersales.core.events import publish_many
 from aftersales.sla import selectors as sla_selectors
@@ -65,11 +65,15 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     meta = model._meta
     pk = meta.pk
     assert pk is not None
-    columns = [pk, *(meta.get_field(name) for name in fields)]
+    columns: list[Field[Any, Any]] = [pk]
+    for name in fields:
+        column = meta.get_field(name)
+        assert isinstance(column, Field)  # a concrete field, not a reverse relation
+        columns.append(column)
     arrays = [[column.get_db_prep_value(getattr(row, column.attname), connection) for row in rows]
               for column in columns]
     quote = connection.ops.quote_name
-    names = [quote(column.column) for column in columns]
+    names = [quote(str(column.column)) for column in columns]
     unnest = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
     # Only the model's own table and column names are put in the text; every value is a parameter.

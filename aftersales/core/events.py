@@ -86,4 +86,9 @@ def publish_many(event: str, payloads: list[dict[str, Any]]) -> None:
         else:
             for payload in payloads:
                 listener(event, payload)
-    transaction.on_commit(lambda: [_deliver(event, payload) for payload in payloads])
+
+    def deliver_all() -> None:
+        for payload in payloads:
+            _deliver(event, payload)
+
+    transaction.on_commit(deliver_all)
