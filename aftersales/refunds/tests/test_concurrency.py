@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection, connections
 
 from aftersales.cases import services as case_services
 from aftersales.cases.models import Case
 from aftersales.core.errors import DomainError
+from aftersales.orders.models import Payment
 from aftersales.refunds import services
-from aftersales.refunds.models import LineRefundTotal, Refund, RefundItem, SandboxGatewayRefund
+from aftersales.refunds.models import LineRefundTotal, Refund, RefundItem, SandboxGatewayRefund, ShippingRefundTotal
+from aftersales.stores.permissions import system_actor
 from aftersales.testing import factories as f
 
 from .helpers import refunding_case
@@ -81,3 +85,44 @@ def test_32_simultaneous_partial_requests_never_pass_what_was_paid():
     assert results.count("amount_exceeds_paid") == RACERS - 9
     assert LineRefundTotal.objects.get().committed == Decimal("90.00")
     assert SandboxGatewayRefund.objects.filter(status="succeeded").count() == 9
+
+
+def test_cases_of_one_order_racing_for_its_shipping_fee_refund_it_once():
+    store = f.make_store()
+    first = refunding_case(store)
+    order = first.order
+    order.shipping_fee = Decimal("8.00")
+    order.save(update_fields=["shipping_fee"])
+    Payment.objects.filter(order=order).update(amount=order.total_paid + Decimal("8.00"))
+    system = system_actor(store.pk)
+    # Three cases on one order (each T-shirt, the phone): their case locks do not serialise them.
+    with time_machine.travel(f.SIGNED_AT + dt.timedelta(days=4), tick=False):
+        first_line = first.lines.get()
+        others = [case_services.create_case(actor=system, kind="return_refund", order_id=order.pk,
+                                            reason_code="quality",
+                                            lines=[case_services.LineRequest(order_line_id=line.pk, quantity=1)])
+                  for line in (first_line.order_line, order.lines.get(line_no=2))]
+    cases = [first, *others]
+    people = [f.staff(store, "finance") for _ in cases]
+    barrier = threading.Barrier(len(cases))
+    results: list[Any] = [None] * len(cases)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = services.request_shipping_refund(actor=people[index], case_id=cases[index].pk,
+                                                              leg="outbound", amount=Decimal("5.00")).amount
+        except DomainError as exc:
+            results[index] = exc.code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(cases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(map(str, results)) == ["5.00", "amount_exceeds_ceiling", "amount_exceeds_ceiling"]
+    assert ShippingRefundTotal.objects.values_list("committed", flat=True).get() == Decimal("5.00")
+    assert SandboxGatewayRefund.objects.filter(status="succeeded").count() == 1
