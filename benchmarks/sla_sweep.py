@@ -2,10 +2,11 @@
 their deadline. Measures (1) finding what is due, the set-based part, and (2) the whole sweep, which acts
 on every due case with the system actor, the cases of one store due under one rule moved together
 (aftersales/cases/bulk.py; `--one-by-one`: each through `transition_case`), then (3) the same sweep run
-again at once, which must find nothing to do.
+again at once, which must find nothing to do. Each due case has its SLA clocks running (first response and
+resolution, as under a store's policy), unless --no-clocks.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/any python benchmarks/sla_sweep.py [--cases 1000000]
-        [--due 10000] [--runs 2] [--broker redis://127.0.0.1:6379/14] [--one-by-one] [--keep-db]
+        [--due 10000] [--runs 2] [--broker redis://127.0.0.1:6379/14] [--one-by-one] [--no-clocks] [--keep-db]
 
 It works in its own database (aftersales_bench_sla) next to the one DATABASE_URL names, bulk-loaded with
 INSERT ... SELECT generate_series; between runs the acted cases are put back as they were, due again.
@@ -29,7 +30,7 @@ DUE_MIX = (("refund_only", "pending_review", "shop_review_timeout.auto_approve")
            ("return_refund", "rejected", "escalation_window.close"))
 
 
-def load(cases: int, due: int) -> list[tuple[int, str, str, str]]:
+def load(cases: int, due: int, clocks: bool) -> list[tuple[int, str, str, str]]:
     from django.db import connection
 
     from aftersales.cases.models import Case
@@ -67,6 +68,13 @@ def load(cases: int, due: int) -> list[tuple[int, str, str, str]]:
                          FROM stores_buyer GROUP BY store_id) AS s ON s.k = mod(g, {STORES})) AS x""")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE cases_case")
+    if clocks:
+        from aftersales.sla.models import SlaPolicy
+
+        for sid in stores:
+            SlaPolicy.objects.create(store_id=sid, name="default", first_response_minutes=24 * 60,
+                                     resolution_minutes=72 * 60, business_time=False)
+        start_clocks()
     due_cases = list(Case.objects.filter(deadline_at__lte=dt.datetime.now(dt.UTC))
                      .values_list("pk", "kind", "status", "deadline_rule"))
     print(f"loaded {cases:,} open cases in {STORES} stores, {len(due_cases):,} due, in "
@@ -74,7 +82,24 @@ def load(cases: int, due: int) -> list[tuple[int, str, str, str]]:
     return due_cases
 
 
-def reset(due: list[tuple[int, str, str, str]]) -> None:
+def start_clocks() -> None:
+    """Every due case with its first response and resolution clocks running, as under a store's SLA
+    policy: acting on the case stops, meets or pauses them. They are not due yet, so the clock sweep
+    (warnings and breaches, one by one) has nothing to do and the figure is the timeouts'."""
+    from aftersales.sla.models import SlaClock
+
+    for target, minutes in (("first_response", 24 * 60), ("resolution", 72 * 60)):
+        bulk_insert_select(SlaClock, {
+            "store_id": "c.store_id", "case_id": "c.id", "policy_id": "p.id", "target": f"'{target}'",
+            "business_time": "false", "budget_seconds": str(minutes * 60), "warn_seconds": str(minutes * 48),
+            "consumed_seconds": "0", "started_at": "now() - interval '1 hour'",
+            "running_since": "now() - interval '1 hour'",
+            "due_at": f"now() + interval '{minutes - 60} minutes'",
+            "warn_at": f"now() + interval '{minutes * 8 // 10 - 60} minutes'",
+        }, source="cases_case c JOIN sla_slapolicy p ON p.store_id = c.store_id WHERE c.deadline_at <= now()")
+
+
+def reset(due: list[tuple[int, str, str, str]], clocks: bool) -> None:
     """Puts the cases the last run moved back where they were, due again."""
     from django.db import connection
 
@@ -85,7 +110,10 @@ def reset(due: list[tuple[int, str, str, str]]) -> None:
             "deadline_at = now() - interval '5 minutes' "
             "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(id, kind, status, rule) "
             "WHERE c.id = v.id", [ids, kinds, statuses, rules])
+        cursor.execute("DELETE FROM sla_slaclock")
         cursor.execute("VACUUM ANALYZE cases_case")
+    if clocks:
+        start_clocks()
 
 
 def explain_due_query() -> None:
@@ -150,6 +178,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--no-clocks", action="store_true", help="no SLA policy, no clocks on the due cases")
     parser.add_argument("--one-by-one", action="store_true", help="act through transition_case, case by case")
     parser.add_argument("--broker", default="",
                         help="also time the sweep task sending its batches here, e.g. redis://127.0.0.1:6379/14 "
@@ -161,12 +190,12 @@ def main() -> None:
     recreate_database(DB_NAME)
     setup_django(DB_NAME)
     migrate()
-    due_cases = load(args.cases, args.due)
+    due_cases = load(args.cases, args.due, clocks=not args.no_clocks)
     explain_due_query()
     try:
         for n in range(1, args.runs + 1):
             if n > 1:
-                reset(due_cases)
+                reset(due_cases, clocks=not args.no_clocks)
             run_once(f"run {n}", bulk=not args.one_by_one)
     finally:
         from django.db import connections
