@@ -42,10 +42,13 @@ def _position(request: HttpRequest, name: str) -> int:
 
 
 def live_response(request: HttpRequest, actor: Actor, case: Case, *, live_url: str, moved_template: str,
-                  moved_context: Callable[[], dict[str, Any]], currency: str) -> HttpResponse:
+                  moved_context: Callable[[], dict[str, Any]], currency: str,
+                  hidden_events: frozenset[str] = frozenset()) -> HttpResponse:
     after_timeline, after_messages = _position(request, "timeline"), _position(request, "messages")
-    # The same selectors as the page: the buyer's leave out internal notes and internal messages.
-    timeline = list(selectors.case_timeline(actor, case).filter(pk__gt=after_timeline))
+    # The same selectors as the page: the buyer's leave out internal notes and internal messages, and the
+    # page's own filter (`hidden_events`) applies here too.
+    timeline = list(selectors.case_timeline(actor, case).filter(pk__gt=after_timeline)
+                    .exclude(event__in=hidden_events))
     conversation = list(selectors.case_messages(actor, case).filter(pk__gt=after_messages))
     moved = request.GET.get("status", "") != case.status
     if not (timeline or conversation or moved):

@@ -4,7 +4,7 @@ report drawn as a chart. Reads only the SLA selectors; nothing here writes."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.utils.translation import get_language
@@ -76,12 +76,12 @@ ROW_HEIGHT = 30
 SERIES = (("met", "#1a7f37"), ("breached", "#cf222e"), ("open", "#8c959f"))
 
 
-def _bars(rows: list[tuple[str, Mapping[str, int]]]) -> dict[str, Any]:
+def _bars(rows: Sequence[tuple[str, Mapping[str, int]]]) -> dict[str, Any]:
     """Stacked horizontal bars (met, breached, open) for one group, scaled to the group's largest row."""
     widest = max([sum(counts.get(k, 0) for k, _c in SERIES) for _label, counts in rows] + [1])
     drawn = []
     for index, (label, counts) in enumerate(rows):
-        x = LABEL_WIDTH
+        x = float(LABEL_WIDTH)
         segments = []
         for key, colour in SERIES:
             value = counts.get(key, 0)
@@ -93,7 +93,7 @@ def _bars(rows: list[tuple[str, Mapping[str, int]]]) -> dict[str, Any]:
         share = round(100 * met / (met + breached)) if met + breached else None
         drawn.append({"label": label, "y": index * ROW_HEIGHT, "segments": segments, "end": x + 6,
                       "total": sum(counts.get(k, 0) for k, _c in SERIES), "met_share": share, **counts})
-    return {"rows": drawn, "height": max(len(rows), 1) * ROW_HEIGHT, "width": LABEL_WIDTH + BAR_AREA + 110}
+    return {"rows": drawn, "height": max(len(rows), 1) * ROW_HEIGHT, "width": LABEL_WIDTH + BAR_AREA + 200}
 
 
 def report_charts(report: Mapping[str, Any], agent_names: Mapping[int, str]) -> list[dict[str, Any]]:

@@ -60,6 +60,10 @@ MAIN_PATH = {
     Kind.INQUIRY: [Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
 }
 
+# The shop's own bookkeeping on a case: its SLA clocks warning, breaching and escalating to a supervisor
+# concern the team, not the buyer (who sees by when the shop must answer instead).
+SHOP_ONLY_EVENTS = frozenset({"sla_warning", "sla_breached", "sla_escalated"})
+
 # Statuses that loop back to a step of the main road, shown in that step's place.
 LOOP_STEPS = {Status.WAITING_ON_CUSTOMER: Status.IN_PROGRESS}
 
@@ -388,7 +392,7 @@ def _case_context(actor: Actor, case: Case) -> dict[str, Any]:
         # Sending the goods back has its own panel (return methods); the rest are plain steps.
         "actions": [a for a in actions if a["action"] != "ship_return"],
         "case_lines": list(case.lines.filter(store_id=case.store_id).select_related("order_line").order_by("pk")),
-        "timeline": list(selectors.case_timeline(actor, case)),
+        "timeline": list(selectors.case_timeline(actor, case).exclude(event__in=SHOP_ONLY_EVENTS)),
         "conversation": list(selectors.case_messages(actor, case)),
         "attachments": list(selectors.case_attachments(actor, case)),
         "decision": case.decision or {}, "currency": currency,
@@ -413,7 +417,8 @@ def case_live(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     case = _case_for(actor, case_id)
     return live.live_response(request, actor, case, live_url=reverse("portal:live", args=[case.pk]),
                               moved_template="portal/case_now.html", moved_context=lambda: _case_context(actor, case),
-                              currency=case.order.currency if case.order else case.store.currency)
+                              currency=case.order.currency if case.order else case.store.currency,
+                              hidden_events=SHOP_ONLY_EVENTS)
 
 
 def _return_panel(actor: Actor, case: Case, actions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -135,4 +135,17 @@ ACTION_LABELS = _Labels(
     created=gettext_noop("Filed"), submit=gettext_noop("Sent for review"), assigned=gettext_noop("Assigned"),
     message=gettext_noop("Message"), note=gettext_noop("Internal note"), attachment=gettext_noop("Photo or file added"),
     priority_changed=gettext_noop("Priority changed"), rated=gettext_noop("Rated"),
+    decision_updated=gettext_noop("Policy decision updated"),
+    # Written by the SLA clocks and the timeouts.
+    sla_warning=gettext_noop("SLA warning"), sla_breached=gettext_noop("SLA breached"),
+    sla_escalated=gettext_noop("SLA breach escalated to a supervisor"),
+    refund_due_soon=gettext_noop("Refund due soon"), refund_overdue=gettext_noop("Refund overdue"),
+    refund_violation=gettext_noop("Refund 15 days overdue"),
+    first_response_overdue=gettext_noop("First response overdue"),
+    # Written by the refund ledger.
+    refund_requested=gettext_noop("Refund requested"), refund_succeeded=gettext_noop("Refund paid"),
+    refund_failed=gettext_noop("Refund failed"), refund_pending_approval=gettext_noop("Refund waiting for finance"),
+    refund_processing=gettext_noop("Refund processing"), refund_cancelled=gettext_noop("Refund cancelled"),
+    refund_item_cancelled=gettext_noop("Refund line cancelled"),
+    store_credit_consent=gettext_noop("Agreed to store credit"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,6 +22,12 @@ from aftersales.testing.factories import actor_for_user, buyer_of, make_buyer, m
 pytestmark = pytest.mark.django_db
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def found(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text)
+    assert match is not None, pattern
+    return match
 
 
 @pytest.fixture
@@ -88,14 +95,14 @@ def test_the_poll_brings_only_what_came_after_the_cursor_with_internal_notes(sho
 
 
 def test_a_move_redraws_the_status_and_the_next_steps(shop):
-    store, agent, client = shop
+    store, _agent, client = shop
     case = _case(store)
     timeline, messages, status = _cursor(client.get(f"/console/cases/{case.pk}/").content.decode())
     services.transition_case(actor=actor_for_user(make_staff(store, "supervisor"), store), case_id=case.pk,
                              action="approve")
     html = client.get(f"/console/cases/{case.pk}/live/",
                       {"timeline": timeline, "messages": messages, "status": status}).content.decode()
-    assert re.search(r'<span class="badge" id="case-status" hx-swap-oob="true">([^<]+)</span>', html).group(1) == (
+    assert found(r'<span class="badge" id="case-status" hx-swap-oob="true">([^<]+)</span>', html).group(1) == (
         "Waiting for the buyer to send the goods back")
     assert 'id="case-actions" hx-swap-oob="true"' in html
     assert _cursor(html)[2] == "awaiting_return"
@@ -151,9 +158,9 @@ def test_the_queue_shows_when_the_shop_must_answer_and_turns_amber_then_red(shop
     _policy(store)
     case = _case(store)
 
-    def badge() -> str:
+    def badge() -> tuple[str | Any, ...]:
         rows = client.get("/console/", {"fragment": "rows"}).content.decode()
-        return re.search(r'<span class="sla sla-(\w+)"[^>]*>([^<]*?) <time[^>]*>([^<]*)</time> \(<span class="sla-left">([^<]*)',
+        return found(r'<span class="sla sla-(\w+)"[^>]*>([^<]*?) <time[^>]*>([^<]*)</time><br> \(<span class="sla-left">([^<]*)',
                          rows).groups()
 
     assert badge() == ("running", "answer by", "03-02 11:00", "1 h 0 min left")
@@ -209,7 +216,7 @@ def test_the_sla_report_draws_met_and_breached_per_target_kind_and_agent(shop, t
 
 
 def test_the_sla_report_counts_only_the_stores_own_clocks(shop, time_machine):
-    store, _agent, client = shop
+    _store, _agent, client = shop
     time_machine.move_to(dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI), tick=False)
     other = make_store()
     install_default_reason_codes(store=other)

@@ -15,6 +15,8 @@ from aftersales.cases import services
 from aftersales.cases.models import Case
 from aftersales.cases.services import LineRequest, install_default_reason_codes
 from aftersales.logistics import services as logistics_services
+from aftersales.sla import services as sla_services
+from aftersales.sla.models import SlaClock, SlaPolicy
 from aftersales.testing.factories import actor_for_user, buyer_of, make_buyer, make_order, make_staff, make_store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,6 +82,32 @@ def _shop(**order_attributes):
     buyer = make_buyer(store, with_login=True)
     order = make_order(store, buyer, **order_attributes)
     return store, buyer, order
+
+
+def _delivery_log(store, admin) -> None:
+    """A few webhook deliveries as the log would hold them after a day of traffic (for the screenshot)."""
+    import datetime as dt
+
+    from aftersales.notifications import services as notification_services
+    from aftersales.notifications.models import Delivery, DeliveryAttempt, OutboxEvent
+
+    actor = actor_for_user(admin, store)
+    erp = notification_services.create_endpoint(actor=actor, url="https://erp.example.cn/hooks/aftersales",
+                                                description="ERP")
+    crm = notification_services.create_endpoint(actor=actor, url="https://crm.example.cn/in",
+                                                event_types=["case.created", "case.refunded"])
+    now = dt.datetime.now(dt.UTC)
+    rows = [(erp, "case.created", "sent", 1, 200, 42), (crm, "case.created", "sent", 1, 200, 118),
+            (erp, "case.decided", "sent", 1, 200, 37), (crm, "case.refunded", "pending", 2, 503, 5004),
+            (erp, "sla.breached", "failed", 9, 500, 61)]
+    for minutes, (endpoint, kind, status, attempts, code, ms) in enumerate(rows):
+        at = now - dt.timedelta(minutes=50 - 10 * minutes)
+        event = OutboxEvent.objects.create(store=store, type=kind, payload={}, created_at=at, dispatched_at=at)
+        delivery = Delivery.objects.create(store=store, event=event, channel="webhook", target=f"endpoint:{endpoint.pk}",
+                                           endpoint=endpoint, status=status, attempts=attempts, created_at=at,
+                                           next_attempt_at=at + dt.timedelta(minutes=4))
+        DeliveryAttempt.objects.create(store=store, delivery=delivery, attempted_at=at, duration_ms=ms,
+                                       response_status=code, succeeded=code == 200)
 
 
 def _status(case_id: int) -> str:
@@ -258,6 +286,9 @@ def test_screenshots_of_the_main_pages(browser, live_server, tmp_path):
     logistics_services.create_warehouse(actor=actor_for_user(make_staff(store, "admin"), store), code="main",
                                         name="华东仓", contact_name="王师傅", phone="021-55550000",
                                         province="上海市", city="上海市", address="浦东新区川沙路 1 号", is_default=True)
+    # SLA targets in calendar hours, so the countdowns in the pictures do not depend on the day they are taken.
+    SlaPolicy.objects.create(store=store, name="标准", first_response_minutes=8 * 60, resolution_minutes=72 * 60,
+                             business_time=False)
     cases = []
     for index in range(8):
         other = make_order(store, make_buyer(store), signed_at=signed)
@@ -274,6 +305,18 @@ def test_screenshots_of_the_main_pages(browser, live_server, tmp_path):
     Case.objects.filter(pk=cases[6].pk).update(deadline_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))
     services.post_message(actor=buyer_of(cases[0].buyer), case_id=cases[0].pk, body="请尽快处理，谢谢")
     services.post_message(actor=shop_side, case_id=cases[0].pk, body="已联系仓库核实库存", visibility="internal")
+    # Some clocks met, two breached (one while an agent owned the case), one in its warning share.
+    services.post_message(actor=actor_for_user(agent, store), case_id=cases[0].pk, body="您好，正在为您核实")
+    services.post_message(actor=shop_side, case_id=cases[3].pk, body="您好，已收到照片")
+    services.assign_case(actor=shop_side, case_id=cases[5].pk, assignee_id=agent.pk)
+    now = dt.datetime.now(dt.UTC)
+    SlaClock.objects.filter(case_id__in=[cases[5].pk, cases[7].pk], target="first_response").update(
+        started_at=now - dt.timedelta(hours=10), running_since=now - dt.timedelta(hours=10),
+        due_at=now - dt.timedelta(hours=2), warn_at=now - dt.timedelta(hours=3, minutes=36))
+    SlaClock.objects.filter(case_id=cases[6].pk, target="first_response").update(
+        started_at=now - dt.timedelta(hours=7), running_since=now - dt.timedelta(hours=7),
+        due_at=now + dt.timedelta(hours=1), warn_at=now - dt.timedelta(minutes=36))
+    sla_services.sweep_clocks()
 
     page = _page(browser, locale="zh-CN")
     sign_in(page, live_server.url, lead.username)
@@ -284,6 +327,19 @@ def test_screenshots_of_the_main_pages(browser, live_server, tmp_path):
     shot(page, "console-case")
     page.goto(f"{live_server.url}/console/supervisor/")
     shot(page, "console-supervisor")
+    page.goto(f"{live_server.url}/console/sla/")
+    shot(page, "console-sla-report")
+    # The case page as it updates itself: the buyer writes while the agent has the page open.
+    page.goto(f"{live_server.url}/console/cases/{cases[5].pk}/")
+    services.post_message(actor=buyer_of(cases[5].buyer), case_id=cases[5].pk, body="请问什么时候能处理？")
+    page.wait_for_selector("#conversation-list .live-new")
+    shot(page, "console-case-live")
+    admin = make_staff(store, "admin", username="admin-zhao")
+    _delivery_log(store, admin)
+    desk = _page(browser, locale="zh-CN")
+    sign_in(desk, live_server.url, admin.username)
+    desk.goto(f"{live_server.url}/console/webhooks/")
+    shot(desk, "console-webhooks")
     Case.objects.filter(pk=cases[2].pk).update(status="return_in_transit", return_carrier="SF",
                                                return_tracking_number="SF1029384756")
     page.goto(f"{live_server.url}/console/warehouse/?q=SF1029384756")

@@ -20,6 +20,12 @@ pytestmark = pytest.mark.django_db
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
+def found(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text)
+    assert match is not None, pattern
+    return match
+
+
 @pytest.fixture
 def buyer_case():
     store = make_store()
@@ -64,7 +70,7 @@ def test_a_decision_redraws_where_it_stands(buyer_case):
                              action="approve")
     html = client.get(f"/portal/cases/{case.pk}/live/", cursor).content.decode()
     assert 'id="case-now" hx-swap-oob="true"' in html
-    assert re.search(r'<p id="now-words">([^<]+)</p>', html).group(1) == (
+    assert found(r'<p id="now-words">([^<]+)</p>', html).group(1) == (
         "Approved. Please send the goods back and enter the carrier and tracking number below.")
     assert _cursor(html)["status"] == "awaiting_return"
 
@@ -99,11 +105,31 @@ def test_the_buyer_reads_by_when_the_shop_must_answer(time_machine):
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(buyer.user)  # type: ignore[arg-type]
     html = client.get(f"/portal/cases/{case.pk}/").content.decode()
-    promise = re.search(r'<p id="sla-promise" class="sla sla-(\w+)">\s*([^<]+?)\s*<time[^>]*>([^<]+)</time>', html)
+    promise = found(r'<p id="sla-promise" class="sla sla-(\w+)">\s*([^<]+?)\s*<time[^>]*>([^<]+)</time>', html)
     assert promise.groups() == ("running", "The shop must answer by", "2026-03-02 11:00")
     zh = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     zh.force_login(buyer.user)  # type: ignore[arg-type]
     time_machine.move_to(dt.datetime(2026, 3, 2, 11, 5, tzinfo=SHANGHAI), tick=False)
     html = zh.get(f"/portal/cases/{case.pk}/").content.decode()
-    promise = re.search(r'<p id="sla-promise" class="sla sla-(\w+)">\s*([^<]+?)\s*<time[^>]*>([^<]+)</time>', html)
+    promise = found(r'<p id="sla-promise" class="sla sla-(\w+)">\s*([^<]+?)\s*<time[^>]*>([^<]+)</time>', html)
     assert promise.groups() == ("breached", "商家应在此时间前答复", "2026-03-02 11:00")
+
+
+def test_the_shops_sla_bookkeeping_stays_off_the_buyers_timeline(time_machine):
+    from aftersales.sla import services as sla_services
+
+    time_machine.move_to(dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI), tick=False)
+    store = make_store()
+    install_default_reason_codes(store=store)
+    SlaPolicy.objects.create(store=store, name="1 h", first_response_minutes=60, business_time=False)
+    buyer = make_buyer(store, with_login=True)
+    case = services.create_case(actor=buyer_of(buyer), kind="inquiry", subject="尺码", description="有大一号吗")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(buyer.user)  # type: ignore[arg-type]
+    cursor = _cursor(client.get(f"/portal/cases/{case.pk}/").content.decode())
+    time_machine.move_to(dt.datetime(2026, 3, 2, 11, 30, tzinfo=SHANGHAI), tick=False)
+    sla_services.sweep_clocks()
+    assert set(TimelineEntry.objects.filter(case=case, event__startswith="sla_").values_list("event", flat=True)) == {
+        "sla_warning", "sla_breached", "sla_escalated"}
+    assert client.get(f"/portal/cases/{case.pk}/live/", cursor).status_code == 204
+    assert "SLA" not in client.get(f"/portal/cases/{case.pk}/").content.decode().split('id="timeline-list"')[1]
