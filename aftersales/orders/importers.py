@@ -163,22 +163,29 @@ class OrderCsvReader:
     def __iter__(self) -> Iterator[ParsedOrder]:
         pending: _Pending | None = None
         end = 1
-        id_position = self._id_position
-        for row in self._reader:
+        rows_read = self.rows_read
+        # Locals, since this loop runs once per line of the file: the plain row (every cell plainly
+        # valid, the order's columns as on its first row) is handled right here, anything else by
+        # _add_row, which checks and reports each cell.
+        reader, width, id_position = self._reader, self._width, self._id_position
+        order_cells, line_cells, ship_cells = self._order_cells, self._line_cells, self._ship_cells
+        has_shipments, quick_line, unsure = self._has_shipments, cells.line, cells.Unsure
+        for row in reader:
             # A quoted cell may span lines: a row starts right after the previous one ended.
-            line, end = end + 1, self._reader.line_num
+            line, end = end + 1, reader.line_num
             if not any(row):
                 continue  # a blank line is not a row
-            self.rows_read += 1
-            width_ok = len(row) == self._width
+            rows_read += 1
+            width_ok = len(row) == width
             if not width_ok:
-                row = (row + [""] * self._width)[: self._width]
+                row = (row + [""] * width)[:width]
             row.append("")
             external_id = row[id_position].strip()
             if pending is not None and external_id != pending.external_id:
                 done = self._finish(pending)
                 pending = None
                 if done is not None:
+                    self.rows_read = rows_read
                     yield done
             if not external_id:
                 self.problems.append(RowProblem(line, "", "external_id", "required", "the order number is empty"))
@@ -189,12 +196,28 @@ class OrderCsvReader:
                                                     "this order's rows are not consecutive; it was read further up"))
                     continue
                 pending = self._start(external_id, row, line)
-            if width_ok:
-                self._add_row(pending, row, line)
-            else:
+            if not width_ok:
                 pending.line_numbers.append(line)
                 pending.problems.append(RowProblem(line, external_id, "", "wrong_column_count",
-                                                   f"this row does not have {self._width} cells"))
+                                                   f"this row does not have {width} cells"))
+                continue
+            if pending.header_problems or order_cells(row) != pending.order_values:
+                self._add_row(pending, row, line)
+                continue
+            try:
+                values = quick_line(line_cells(row))
+            except unsure:
+                self._add_row(pending, row, line)
+                continue
+            pending.line_numbers.append(line)
+            pending.lines.append(values)
+            if has_shipments:
+                shipment = ship_cells(row)
+                if shipment not in pending.raw_shipments and any(shipment):
+                    problems = self._add_shipment(pending, shipment, line)
+                    if problems:
+                        pending.problems += problems
+        self.rows_read = rows_read
         if pending is not None:
             done = self._finish(pending)
             if done is not None:
@@ -211,17 +234,13 @@ class OrderCsvReader:
     def _quick_start(self, external_id: str, stripped: list[str], values: tuple[str, ...], line: int) -> _Pending:
         (_, buyer_id, buyer_name, buyer_email, buyer_phone, placed_at, currency, shipping_fee, threshold, channel,
          payments) = stripped
-        try:
-            items = parse_payments(payments)
-        except ValueError:
-            raise cells.Unsure from None
         cells.text(external_id, 64, required=True)
         header = _Header(
             cells.buyer(buyer_id, buyer_name, buyer_email, buyer_phone), cells.moment(placed_at),
             cells.currency(currency), cells.money(shipping_fee) if shipping_fee else cells.ZERO,
             cells.money(threshold) if threshold else None, cells.text(channel, 20) if channel else "online",
         )
-        return _Pending(external_id, line, values, header, [], [cells.payment(item) for item in items])
+        return _Pending(external_id, line, values, header, [], cells.payments(payments))
 
     def _checked_start(self, external_id: str, stripped: list[str], values: tuple[str, ...], line: int) -> _Pending:
         found = {name: value for name, value in zip(ORDER_COLUMNS, stripped, strict=True) if value}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from aftersales.orders import cells
-from aftersales.orders.importers import LINE_COLUMNS, SHIPMENT_COLUMNS
+from aftersales.orders.importers import LINE_COLUMNS, SHIPMENT_COLUMNS, parse_payments
 from aftersales.orders.records import line_values, payment_values, shipment_values
 from aftersales.orders.schemas import BuyerIn, LineIn, PaymentIn, ShipmentIn
 
@@ -156,3 +156,29 @@ def test_every_odd_cell_in_every_shipment_column_is_read_as_the_schema_reads_it(
                 disagreements.append((column, value))
 
     assert disagreements == []
+
+
+PAYMENT_PIECES = ["alipay", "coupon", "cash", "Alipay", ":", ";", "188.00", "1.13", "0", "01", "5.", ":fee=", ":ref=",
+                  ":fee_by=buyer", "=", " ", "AP-1", "a b", "\t", "x" * 99, "x" * 101, "20.00", "1234567890.12"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(PAYMENT_PIECES), st.text(max_size=4)), max_size=12))
+@example(["alipay:188.00:fee=1.13:ref=2026111122001;coupon:20.00"])
+@example(["alipay:188.00:ref=", "x" * 100])
+def test_a_payments_cell_the_quick_check_accepts_is_read_as_the_schema_reads_it(pieces):
+    text = "".join(pieces)
+
+    quick = quick_reading(cells.payments, text)
+
+    try:
+        expected = [payment_values(PaymentIn.model_validate(item)) for item in parse_payments(text)]
+    except (ValueError, ValidationError):
+        expected = None
+    assert quick is None or quick == expected
+
+
+def test_a_plain_payments_cell_is_read_without_the_schema():
+    assert cells.payments("alipay:188.00:fee=1.13:ref=AP 1;coupon:20") == [
+        ("alipay", Decimal("188.00"), Decimal("1.13"), False, "AP 1"), ("coupon", Decimal("20"), Decimal("0"), False, "")]
+    assert cells.payments("") == []
