@@ -111,12 +111,9 @@ def line(cells: tuple[str, ...]) -> tuple[Any, ...]:
     price = _MONEYS.get(unit_price)
     if price is None:
         price = money(unit_price)
-    if not discount:
-        discount_value = ZERO
-    else:
-        discount_value = _MONEYS.get(discount)
-        if discount_value is None:
-            discount_value = money(discount)
+    discount_value = _MONEYS.get(discount) if discount else ZERO
+    if discount_value is None:
+        discount_value = money(discount)
     try:
         return (
             number, sku, name, _CATEGORIES[category], count, price, discount_value, _BOOLS[is_gift],
