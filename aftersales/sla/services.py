@@ -600,26 +600,93 @@ def breach_clock(*, clock_id: int, now: dt.datetime | None = None) -> bool:
     return True
 
 
-def sweep_clocks(*, now: dt.datetime | None = None, batch: int = 500) -> SweepResult:
+def sweep_clocks(*, now: dt.datetime | None = None, batch: int = 500, bulk: bool = True) -> SweepResult:
+    """Warnings, then breaches, of every clock whose moment has come. Each page of clocks is dealt with
+    a store at a time in a few statements (`_warn_many`, `_breach_many`); `bulk=False` one clock at a
+    time (`warn_clock`, `breach_clock`), the path the bulk one is tested against."""
     now = now or clock.now()
     result = SweepResult()
-    for field_name, act in (("warn_at", warn_clock), ("due_at", breach_clock)):
+    for field_name, act, act_many in (("warn_at", warn_clock, _warn_many), ("due_at", breach_clock, _breach_many)):
         live = SlaClock.objects.filter(stopped_at__isnull=True, **{f"{field_name}__lte": now})
         unset = "warned_at" if field_name == "warn_at" else "breached_at"
         live = live.filter(**{f"{unset}__isnull": True})
         last_id = 0
         while True:
-            ids = list(live.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:batch])
-            for clock_id in ids:
-                last_id = clock_id
-                if act(clock_id=clock_id, now=now):
-                    if field_name == "warn_at":
-                        result.warned += 1
-                    else:
-                        result.breached += 1
-            if len(ids) < batch:
+            page = list(live.filter(pk__gt=last_id).order_by("pk").values_list("pk", "store_id")[:batch])
+            if bulk:
+                stores: dict[int, list[int]] = defaultdict(list)
+                for clock_id, store_id in page:
+                    stores[store_id].append(clock_id)
+                done = sum(act_many(store_id=store_id, clock_ids=ids, now=now) for store_id, ids in stores.items())
+            else:
+                done = sum(act(clock_id=clock_id, now=now) for clock_id, _ in page)
+            if field_name == "warn_at":
+                result.warned += done
+            else:
+                result.breached += done
+            if len(page) < batch:
                 break
+            last_id = page[-1][0]
     return result
+
+
+def _lock_clocks(store_id: int, clock_ids: list[int]) -> tuple[dict[int, Case], list[SlaClock]]:
+    """The cases, then the clocks, locked in that order as one clock's warning or breach locks them."""
+    case_ids = set(SlaClock.objects.filter(store_id=store_id, pk__in=clock_ids).values_list("case_id", flat=True))
+    cases = {case.pk: case for case in Case.objects.select_for_update().filter(store_id=store_id, pk__in=case_ids)
+             .order_by("pk")}
+    rows = list(SlaClock.objects.select_for_update().filter(store_id=store_id, pk__in=clock_ids).order_by("pk"))
+    return cases, rows
+
+
+def _warn_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
+    """`warn_clock` for many clocks of one store."""
+    from aftersales.cases.bulk import update_rows
+
+    with transaction.atomic():
+        cases, rows = _lock_clocks(store_id, clock_ids)
+        due = [row for row in rows if row.stopped_at is None and row.warned_at is None and row.warn_at is not None
+               and row.warn_at <= now]
+        entries, events = [], []
+        for row in due:
+            row.warned_at, row.warn_at = now, None
+            case = cases[row.case_id]
+            entries.append(_entry(case, "sla_warning", now, {
+                "target": row.target, "due_at": row.due_at.isoformat() if row.due_at else None}))
+            events.append(_payload(case, target=row.target, assignee_id=case.assignee_id))
+        update_rows(SlaClock, due, ["warned_at", "warn_at"])
+        TimelineEntry.objects.bulk_create(entries)
+        publish_many("sla.warning", events)
+    return len(due)
+
+
+def _breach_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
+    """`breach_clock` for many clocks of one store."""
+    from aftersales.cases.bulk import update_rows
+
+    with transaction.atomic():
+        cases, rows = _lock_clocks(store_id, clock_ids)
+        due = [row for row in rows if row.stopped_at is None and row.breached_at is None and row.due_at is not None
+               and row.due_at <= now and row.running_since is not None]
+        supervisors: dict[int | None, int | None] = {}
+        entries, breached, escalated = [], [], []
+        for row in due:
+            case = cases[row.case_id]
+            row.breached_at, row.breach_assignee_id = row.due_at, case.assignee_id
+            if row.policy_id not in supervisors:
+                supervisors[row.policy_id] = _supervisor_for(store_id, row.policy_id)
+            supervisor = supervisors[row.policy_id]
+            assert row.breached_at is not None
+            data = {"target": row.target, "breached_at": row.breached_at.isoformat(), "assignee_id": case.assignee_id}
+            entries.append(_entry(case, "sla_breached", now, data))
+            entries.append(_entry(case, "sla_escalated", now, {"target": row.target, "to": supervisor}))
+            breached.append(_payload(case, **data))
+            escalated.append(_payload(case, target=row.target, supervisor_id=supervisor))
+        update_rows(SlaClock, due, ["breached_at", "breach_assignee"])
+        TimelineEntry.objects.bulk_create(entries)
+        publish_many("sla.breached", breached)
+        publish_many("sla.escalated", escalated)
+    return len(due)
 
 
 def sweep(*, now: dt.datetime | None = None) -> SweepResult:

@@ -171,3 +171,29 @@ def test_a_case_not_yet_due_or_moved_on_is_not_locked(store, travel):
         locked = bulk.lock_due(store_id=store.pk, case_ids=[due.pk, later.pk],
                                rule="shop_review_timeout.auto_approve", now=T0 + 48 * H)
     assert [c.pk for c in locked] == [due.pk]
+
+
+def test_warnings_and_breaches_in_bulk_write_the_same_rows_as_one_clock_at_a_time(store, travel):
+    make_policy(store, first_response_minutes=60, resolution_minutes=180, business_time=False)
+    other = f.make_store()
+    make_policy(other, first_response_minutes=30, business_time=False)
+    supervisor = f.staff(store, role="supervisor")
+    agent = f.staff(store)
+    travel.to(T0)
+    cases = [open_inquiry(store) for _ in range(4)] + [open_inquiry(other) for _ in range(2)]
+    case_services.assign_case(actor=supervisor, case_id=cases[0].pk, assignee_id=agent.user_id)
+    travel.to(T0 + 20 * dt.timedelta(minutes=1))
+    case_services.post_message(actor=agent, case_id=cases[1].pk, body="on it")  # met: neither warned nor breached
+    now = travel.to(T0 + 150 * dt.timedelta(minutes=1))  # unmet first responses warned and breached, resolutions warned
+
+    sid = transaction.savepoint()
+    one_by_one = services.sweep_clocks(now=now, bulk=False)
+    rows_one_by_one = snapshot(store), snapshot(other)
+    transaction.savepoint_rollback(sid)
+    together = services.sweep_clocks(now=now)
+
+    assert (snapshot(store), snapshot(other)) == rows_one_by_one
+    assert (together.warned, together.breached) == (one_by_one.warned, one_by_one.breached) == (9, 5)
+    assert services.sweep_clocks(now=now).warned + services.sweep_clocks(now=now).breached == 0
+    breached = SlaClock.objects.get(case=cases[0], target="first_response")
+    assert (breached.breached_at, breached.breach_assignee_id) == (T0 + H, agent.user_id)
