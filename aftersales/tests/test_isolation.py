@@ -26,7 +26,7 @@ from aftersales.notifications import services as notification_services
 from aftersales.notifications.models import Delivery, OutboxEvent
 from aftersales.orders.models import Order
 from aftersales.refunds import services as refund_services
-from aftersales.refunds.tests.helpers import refunding_case
+from aftersales.refunds.tests.helpers import charged_exchange, refunding_case
 from aftersales.repairs import services as repair_services
 from aftersales.stores.models import Store
 from aftersales.stores.permissions import system_actor
@@ -110,7 +110,7 @@ def _goods_objects(store: Store, buyer: Any, actor: Any, marker: str) -> dict[st
     item = refund.items.order_by("pk").first()
     assert item is not None
     return {"shipment_id": shipment.pk, "repair_order_id": repair_order.pk, "refund_id": refund.pk,
-            "item_id": item.pk, "warehouse_id": depot.pk, "sku": returning.lines.get().order_line.sku, **_webhook_objects(store, actor)}
+            "item_id": item.pk, "charge_id": charged_exchange(store, buyer).pk, "warehouse_id": depot.pk, "sku": returning.lines.get().order_line.sku, **_webhook_objects(store, actor)}
 
 
 def _webhook_objects(store: Store, actor: Any) -> dict[str, Any]:

@@ -115,8 +115,8 @@ def _stock_out(stock: StockLevel) -> dict[str, Any]:
 
 @router.get("/warehouse/stock", response={200: list[StockOut], **ERROR_RESPONSES},
             summary="Stock levels per warehouse and SKU: on hand, reserved for replacements, available")
-def stock_levels(request: HttpRequest, sku: str = "", warehouse_id: int | None = None) -> list[dict[str, Any]]:
-    return [_stock_out(s) for s in selectors.stock_levels(_actor(request), sku=sku, warehouse_id=warehouse_id)]
+def stock_levels(request: HttpRequest, sku: str = "") -> list[dict[str, Any]]:
+    return [_stock_out(s) for s in selectors.stock_levels(_actor(request), sku=sku)]
 
 
 @router.put("/warehouse/stock", response={200: StockOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,

@@ -43,3 +43,28 @@ def refunding_case(store, *, quantity=1, lines=(0,), payments=None, buyer=None) 
     case.refresh_from_db()
     assert case.status == "refunding"
     return case
+
+
+def charged_exchange(store, buyer=None, *, price: str = "109.00"):
+    """The buyer's exchange of a T-shirt (paid 99.00) for a dearer one, goods inspected: its charge.
+    The store needs a default warehouse."""
+    from aftersales.catalog.models import Product
+    from aftersales.logistics import services as logistics_services
+    from aftersales.logistics.models import Warehouse
+    from aftersales.refunds.models import Charge
+    from aftersales.warehouse import services as warehouse_services
+
+    admin = f.staff(store, "admin")
+    sku = f"TSHIRT-XL-{store.pk}"
+    Product.objects.create(store=store, sku=sku, name="T恤 XL", price=Decimal(price))
+    depot = Warehouse.objects.get(store=store, is_default=True)
+    warehouse_services.set_stock(actor=admin, warehouse_id=depot.pk, sku=sku, on_hand=1)
+    order = f.make_order(store, buyer)
+    line = order.lines.order_by("line_no")[0]
+    case = case_services.create_case(actor=admin, kind="exchange", order_id=order.pk, reason_code="quality",
+                                     lines=[case_services.LineRequest(order_line_id=line.pk, quantity=1)])
+    case_services.transition_case(actor=admin, case_id=case.pk, action="approve")
+    warehouse_services.receive(actor=admin, code=case.number)
+    case_services.transition_case(actor=admin, case_id=case.pk, action="record_inspection", outcome="passed")
+    exchange = logistics_services.choose_replacement(actor=admin, case_id=case.pk, order_line_id=line.pk, sku=sku)
+    return Charge.objects.get(store=store, exchange=exchange)
