@@ -91,7 +91,7 @@ class Refund(StoreScopedModel):
     due_at = models.DateTimeField(_("due by"), null=True, blank=True)
     due_rule = models.CharField(max_length=80, blank=True)
     split_basis = models.CharField(max_length=20)  # "decision" or "pro_rata"
-    purpose = models.CharField(_("for"), max_length=20, choices=RefundPurpose.choices, default=RefundPurpose.GOODS)
+    purpose = models.CharField(_("refund for"), max_length=20, choices=RefundPurpose.choices, default=RefundPurpose.GOODS)
     # For a cheaper replacement: the exchange whose difference this pays back (once, see the constraint).
     exchange = models.ForeignKey("logistics.Exchange", null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="+")

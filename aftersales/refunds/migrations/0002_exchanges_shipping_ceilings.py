@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='refund',
             name='purpose',
-            field=models.CharField(choices=[('goods', 'Goods returned or refunded'), ('exchange_difference', 'Cheaper replacement: the difference'), ('return_shipping', 'Return shipping the shop pays'), ('outbound_shipping', 'Original shipping fee')], default='goods', max_length=20, verbose_name='for'),
+            field=models.CharField(choices=[('goods', 'Goods returned or refunded'), ('exchange_difference', 'Cheaper replacement: the difference'), ('return_shipping', 'Return shipping the shop pays'), ('outbound_shipping', 'Original shipping fee')], default='goods', max_length=20, verbose_name='refund for'),
         ),
         migrations.AddField(
             model_name='refunditem',
