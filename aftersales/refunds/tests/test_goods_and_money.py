@@ -345,3 +345,21 @@ def test_reconciliation_lists_a_charge_the_gateway_holds_for_another_amount():
     key = Charge.objects.get().attempts.get().idempotency_key
     assert report["mismatches"] == [{"kind": "amount_differs", "key": key, "ledger_amount": "10.00",
                                      "gateway_amount": "11.00"}]
+
+
+def test_a_replacement_whose_difference_was_paid_cannot_be_swapped_for_another():
+    store = f.make_store()
+    case, caller = _reshipping_exchange(store, "TSHIRT-L", "109.00")
+    Product.objects.create(store=store, sku="TSHIRT-XL", name="T恤 XL", price=Decimal("119.00"))
+    warehouse_services.set_stock(actor=f.staff(store, "admin"), warehouse_id=store.warehouses.get().pk,
+                                 sku="TSHIRT-XL", on_hand=1)
+    assert _choose(caller, case, "TSHIRT-L")["settlement_status"] == "succeeded"
+
+    refused = caller.post(f"/logistics/cases/{case.pk}/exchanges",
+                          {"order_line_id": case.lines.get().order_line_id, "sku": "TSHIRT-XL"}, expect=409)
+
+    assert refused["code"] == "difference_already_charged"
+    assert [(e["replacement_sku"], e["status"]) for e in caller.get(f"/logistics/cases/{case.pk}/exchanges")] == [
+        ("TSHIRT-L", "reserved")]
+    assert [(s["sku"], s["reserved"]) for s in caller.get("/warehouse/stock")] == [("TSHIRT-L", 1), ("TSHIRT-XL", 0)]
+    assert Charge.objects.count() == 1
