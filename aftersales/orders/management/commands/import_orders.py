@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from argparse import ArgumentParser, RawDescriptionHelpFormatter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +25,21 @@ def _count_rows(path: str) -> int:
     # A quick binary pass for the progress bar's total; a few hundred milliseconds for a million lines.
     with open(path, "rb") as raw:
         return max(sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b"")) - 1, 0)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """A large file makes millions of small objects (cells, rows, orders) that live until their chunk
+    is written, and none of them refer to one another in a cycle: Python's cycle collector would only
+    walk them again and again, a third of the time spent reading. This command is a process of its
+    own, so pausing the collector for the import touches nothing else."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Command(BaseCommand):
@@ -51,7 +69,7 @@ class Command(BaseCommand):
         bar = tqdm(total=_count_rows(path), unit="rows", file=self.stderr._out, disable=options["no_progress"] or None,
                    mininterval=0.5)
         try:
-            with open(path, encoding="utf-8-sig", newline="") as stream:
+            with open(path, encoding="utf-8-sig", newline="") as stream, _cycle_collector_paused():
                 result = import_orders_csv(actor=actor, store=store, stream=stream, progress=bar.update)
         except importers.UnusableFile as exc:
             raise CommandError(f"{path}: {exc}", returncode=EXIT_UNUSABLE) from exc
