@@ -91,6 +91,7 @@ def test_cases_of_one_order_racing_for_its_shipping_fee_refund_it_once():
     store = f.make_store()
     first = refunding_case(store)
     order = first.order
+    assert order is not None
     order.shipping_fee = Decimal("8.00")
     order.save(update_fields=["shipping_fee"])
     Payment.objects.filter(order=order).update(amount=order.total_paid + Decimal("8.00"))

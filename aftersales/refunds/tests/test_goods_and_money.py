@@ -212,6 +212,7 @@ def test_the_original_shipping_fee_is_refunded_at_most_once_per_order_over_its_c
     store = f.make_store()
     first = refunding_case(store)
     order = first.order
+    assert order is not None
     order.shipping_fee = Decimal("8.00")
     order.save(update_fields=["shipping_fee"])
     Payment.objects.filter(order=order).update(amount=order.total_paid + Decimal("8.00"))
@@ -243,6 +244,7 @@ def test_shipping_the_decision_leaves_to_the_buyer_is_not_refunded():
 def test_the_database_refuses_a_shipping_total_above_its_ceiling():
     store = f.make_store()
     case = refunding_case(store)
+    assert case.order is not None
     total = ShippingRefundTotal.objects.create(store=store, leg="return", order=case.order, case=case,
                                                ceiling=Decimal("30.00"))
     with pytest.raises(IntegrityError), transaction.atomic():
