@@ -23,10 +23,13 @@ CHILDREN = ("orders_orderline", "orders_payment", "orders_shipment")
 POSTGRESQL = [
     """
     CREATE FUNCTION orders_rows_name_an_order() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        locked bigint;
     BEGIN
+        -- Every order named must be found (and locked): as many orders locked as distinct ones named.
         PERFORM 1 FROM orders_order WHERE id IN (SELECT order_id FROM new_rows) FOR KEY SHARE;
-        IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (SELECT 1 FROM orders_order o WHERE o.id = n.order_id))
-        THEN
+        GET DIAGNOSTICS locked = ROW_COUNT;
+        IF locked <> (SELECT count(DISTINCT order_id) FROM new_rows) THEN
             RAISE foreign_key_violation USING MESSAGE = format('%s: a row names an order that does not exist',
                                                                TG_TABLE_NAME);
         END IF;
