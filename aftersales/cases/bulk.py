@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import Field, JSONField, Model
 
 from aftersales.core.events import publish_many
 from aftersales.sla import selectors as sla_selectors
@@ -70,8 +70,7 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
         column = meta.get_field(name)
         assert isinstance(column, Field)  # a concrete field, not a reverse relation
         columns.append(column)
-    arrays = [[column.get_db_prep_value(getattr(row, column.attname), connection) for row in rows]
-              for column in columns]
+    arrays = [_column_values(column, rows) for column in columns]
     quote = connection.ops.quote_name
     names = [quote(str(column.column)) for column in columns]
     unnest = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
@@ -81,6 +80,31 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
            f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
+
+
+def _column_values(column: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
+    values = [getattr(row, column.attname) for row in rows]
+    if isinstance(column, JSONField):  # the others are plain Python values the driver sends as they are
+        return [column.get_db_prep_save(value, connection) for value in values]
+    return values
+
+
+def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
+    """Inserts new rows whose ids nobody reads back (timeline entries). On PostgreSQL by COPY, several
+    times faster than a multi-row INSERT for thousands of rows; elsewhere bulk_create."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(rows)
+        return
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and getattr(rows[0], f.attname) is None)]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) FROM STDIN"
+    columns = [_column_values(f, rows) for f in fields]
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for values in zip(*columns, strict=True):
+            copy.write_row(values)
 
 
 def lock_due(*, store_id: int, case_ids: Iterable[int], rule: str, now: dt.datetime) -> list[Case]:
@@ -168,7 +192,7 @@ def transition_many(*, actor: Actor, cases: Sequence[Case], steps: Sequence[tupl
         result.moved.append(case)
 
     update_rows(Case, result.moved, MOVED_FIELDS)
-    TimelineEntry.objects.bulk_create(entries)
+    insert_rows(TimelineEntry, entries)
     clocks.flush()
     publish_many("case.transitioned", events)
     return result

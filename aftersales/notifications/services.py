@@ -122,7 +122,9 @@ def on_domain_events(domain_event: str, payloads: list[dict[str, Any]]) -> None:
             for event_type in event_types_for(domain_event, payload)]
     if not rows:
         return
-    OutboxEvent.objects.bulk_create(rows)
+    from aftersales.cases.bulk import insert_rows  # by COPY on PostgreSQL: thousands of rows at once
+
+    insert_rows(OutboxEvent, rows)
     event_ids = [str(row.pk) for row in rows]
     transaction.on_commit(lambda: _kick_dispatch_many(event_ids))
 
