@@ -1,4 +1,5 @@
 import csv
+import gc
 import io
 from decimal import Decimal
 from pathlib import Path
@@ -116,6 +117,15 @@ def test_an_unknown_column_makes_the_file_unusable(tmp_path):
     code, _, _ = run(path, "--store", store.slug)
 
     assert code == 2
+
+
+def test_the_cycle_collector_runs_again_after_an_import_good_or_unusable(tmp_path):
+    store = f.make_store()
+    good = write_csv(tmp_path / "good.csv", [row("A", 1)])
+    unusable = write_csv(tmp_path / "unusable.csv", [], header=[*HEADER, "colour"])
+
+    assert [run(good, "--store", store.slug)[0], gc.isenabled()] == [0, True]
+    assert [run(unusable, "--store", store.slug)[0], gc.isenabled()] == [2, True]
 
 
 def test_a_missing_file_is_unusable_input(tmp_path):
