@@ -14,7 +14,7 @@ from aftersales.cases.models import Case
 from aftersales.cases.states import Kind, Status
 from aftersales.core import clock
 from aftersales.sla import selectors as sla_selectors
-from aftersales.sla.models import Target
+from aftersales.sla.models import SlaClock, Target
 
 # Clocks still counting against the shop, most urgent state first.
 LIVE_STATES = ("breached", "warning", "running", "paused")
@@ -44,17 +44,32 @@ def case_clocks(case: Case) -> dict[str, Any]:
     return {"clocks": views, "current": _current(views)}
 
 
+def _row_state(row: SlaClock, now: dt.datetime) -> dict[str, Any]:
+    """A live clock's state from the moments the SLA service keeps on it (while it runs, `warn_at` and
+    `due_at` are when it warns and breaches), without walking the business calendar: the same answer
+    as `clock_state` for a running clock, at a fixed cost per row of a queue."""
+    if row.met_at is not None:
+        state = "met_late" if row.breached_at else "met"
+    elif row.breached_at is not None or (row.running_since is not None and row.due_at is not None
+                                         and row.due_at <= now):
+        state = "breached"
+    elif row.running_since is None:
+        state = "paused"
+    elif row.warned_at is not None or (row.warn_at is not None and row.warn_at <= now):
+        state = "warning"
+    else:
+        state = "running"
+    return _view({"target": row.target, "state": state, "due_at": row.due_at, "business_time": row.business_time})
+
+
 def attach_to_rows(store_id: int, cases: list[Case]) -> None:
-    """Sets `case.sla` (the clock that matters now, or None) on a page of cases: one query for the clocks,
-    one calendar for the store."""
+    """Sets `case.sla` (the clock that matters now, or None) on a page of cases: one query for the clocks."""
     if not cases:
         return
     now = clock.now()
-    calendar = sla_selectors.calendar_for(store_id=store_id)
     clocks = sla_selectors.live_clocks(store_id=store_id, case_ids=[c.pk for c in cases])
     for case in cases:
-        case.sla = _current(_view(sla_selectors.clock_state(c, now, calendar))  # type: ignore[attr-defined]
-                            for c in clocks.get(case.pk, []))
+        case.sla = _current(_row_state(c, now) for c in clocks.get(case.pk, []))  # type: ignore[attr-defined]
 
 
 def buyer_promise(case: Case) -> dict[str, Any] | None:

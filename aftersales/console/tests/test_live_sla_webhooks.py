@@ -290,3 +290,25 @@ def test_another_stores_delivery_cannot_be_resent(shop):
     theirs.refresh_from_db()
     assert theirs.status == "failed"
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    (dt.datetime(2026, 3, 6, 17, 30), "running"),  # Friday, within the day
+    (dt.datetime(2026, 3, 7, 12, 0), "running"),  # Saturday: the clock does not count
+    (dt.datetime(2026, 3, 9, 14, 0), "warning"),  # Monday, past 80% of 8 working hours
+    (dt.datetime(2026, 3, 9, 18, 0), "breached"),
+])
+def test_the_queue_reads_the_same_state_as_the_case_page_in_business_hours(shop, time_machine, moment, expected):
+    from aftersales.console import sla as sla_view
+
+    store, _agent, _client = shop
+    time_machine.move_to(dt.datetime(2026, 3, 6, 16, 0, tzinfo=SHANGHAI), tick=False)  # a Friday afternoon
+    SlaPolicy.objects.create(store=store, name="working hours", first_response_minutes=8 * 60,
+                             resolution_minutes=24 * 60, business_time=True)
+    case = _case(store)
+    time_machine.move_to(moment.replace(tzinfo=SHANGHAI), tick=False)
+    on_page = {c["target"]: c["state"] for c in sla_view.case_clocks(case)["clocks"]}
+    row = Case.objects.get(pk=case.pk)
+    sla_view.attach_to_rows(store.pk, [row])
+    shown = row.sla  # type: ignore[attr-defined]
+    assert (shown["target"], shown["state"], on_page["first_response"]) == ("first_response", expected, expected)
