@@ -1072,16 +1072,40 @@ def retry_charge(*, actor: Actor, charge_id: int) -> Charge:
         raise Conflict("already_charged", "the buyer has already paid this difference")
     if charge.status == ChargeStatus.CANCELLED:
         raise Conflict("charge_cancelled", "this charge was cancelled")
-    last = charge.attempts.order_by("-number").first()
-    if last is not None and last.status not in AttemptStatus.final():
-        record = get_gateway(last.gateway).query_charge(store_id=charge.store_id, idempotency_key=last.idempotency_key)
-        if record is None:
-            process_charge(charge_id=charge.pk, new_key=False)
-        elif record.status in ("succeeded", "failed"):
-            _settle_charge_attempt(last.pk, status=record.status, reference=record.reference, error="",
-                                   amount=record.amount)
+    _resolve_charge(charge)
     charge.refresh_from_db()
     if charge.status in (ChargeStatus.FAILED, ChargeStatus.REQUESTED):
         process_charge(charge_id=charge.pk)
     charge.refresh_from_db()
     return charge
+
+
+def _resolve_charge(charge: Charge) -> None:
+    """Brings a charge's last attempt up to date with what the gateway knows of its key."""
+    last = charge.attempts.order_by("-number").first()
+    if last is None or last.status in AttemptStatus.final():
+        return
+    record = get_gateway(last.gateway).query_charge(store_id=charge.store_id, idempotency_key=last.idempotency_key)
+    if record is None:
+        process_charge(charge_id=charge.pk, new_key=False)  # never received: the same key again
+    elif record.status in ("succeeded", "failed"):
+        _settle_charge_attempt(last.pk, status=record.status, reference=record.reference, error="",
+                               amount=record.amount)
+    elif last.status == AttemptStatus.UNKNOWN:
+        _settle_charge_attempt(last.pk, status=AttemptStatus.ACCEPTED, reference=record.reference, error="")
+
+
+def resolve_stale_charges(*, older_than: dt.datetime) -> int:
+    """For the sweep, as for refunds: open charge attempts are asked about, lost kicks are sent."""
+    seen = 0
+    open_ids = (ChargeAttempt.objects.filter(status__in=(AttemptStatus.SENDING, AttemptStatus.ACCEPTED,
+                                                         AttemptStatus.UNKNOWN), created_at__lt=older_than)
+                .values_list("charge_id", flat=True).distinct())
+    for charge in Charge.objects.filter(pk__in=list(open_ids)):
+        _resolve_charge(charge)
+        seen += 1
+    for charge_id in list(Charge.objects.filter(status=ChargeStatus.REQUESTED, requested_at__lt=older_than)
+                          .values_list("pk", flat=True)):
+        process_charge(charge_id=charge_id)
+        seen += 1
+    return seen

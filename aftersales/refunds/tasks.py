@@ -42,6 +42,7 @@ def sweep(now: str | None = None) -> int:
     the sandbox's due callbacks."""
     moment = dt.datetime.fromisoformat(now) if now else clock.now()
     seen = services.resolve_stale(older_than=moment - STALE_AFTER)
+    seen += services.resolve_stale_charges(older_than=moment - STALE_AFTER)
     deliver_sandbox_callbacks(moment.isoformat())
     return seen
 

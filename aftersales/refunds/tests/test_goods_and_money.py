@@ -365,3 +365,19 @@ def test_a_replacement_whose_difference_was_paid_cannot_be_swapped_for_another()
         ("TSHIRT-L", "reserved")]
     assert [(s["sku"], s["reserved"]) for s in caller.get("/warehouse/stock")] == [("TSHIRT-L", 1), ("TSHIRT-XL", 0)]
     assert Charge.objects.count() == 1
+
+
+def test_a_charge_that_timed_out_is_resolved_by_the_sweep_without_charging_twice(deferred):
+    store = f.make_store()
+    case, caller = _reshipping_exchange(store, "TSHIRT-L", "109.00")
+    _choose(caller, case, "TSHIRT-L")
+    charge = Charge.objects.get()
+    sandbox.script("timeout")  # the gateway takes the money, the answer is lost
+    services.process_charge(charge_id=charge.pk)
+    assert charge.attempts.get().status == "unknown"
+
+    tasks.sweep((dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat())
+
+    charge.refresh_from_db()
+    assert (charge.status, list(charge.attempts.values_list("number", "status"))) == ("succeeded", [(1, "succeeded")])
+    assert SandboxGatewayRefund.objects.filter(kind="charge").count() == 1
