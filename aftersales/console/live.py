@@ -8,7 +8,7 @@ never show more than the page would (a buyer never sees internal notes, nobody s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +43,10 @@ def _position(request: HttpRequest, name: str) -> int:
 
 def live_response(request: HttpRequest, actor: Actor, case: Case, *, live_url: str, moved_template: str,
                   moved_context: Callable[[], dict[str, Any]], currency: str,
-                  hidden_events: frozenset[str] = frozenset()) -> HttpResponse:
+                  hidden_events: frozenset[str] = frozenset(), clock_templates: Sequence[str] = (),
+                  clock_context: Callable[[], dict[str, Any]] | None = None) -> HttpResponse:
+    """`moved_template` is drawn again when the status moved; `clock_templates` (the SLA clocks) whenever
+    anything happened, since a reply or a move can meet, pause or restart a clock."""
     after_timeline, after_messages = _position(request, "timeline"), _position(request, "messages")
     # The same selectors as the page: the buyer's leave out internal notes and internal messages, and the
     # page's own filter (`hidden_events`) applies here too.
@@ -58,9 +61,12 @@ def live_response(request: HttpRequest, actor: Actor, case: Case, *, live_url: s
     # The section whose steps depend on the status is drawn again when the case moved; its context may
     # carry the page's full timeline and conversation, which the new entries below replace.
     context: dict[str, Any] = moved_context() if moved else {}
+    if clock_context is not None and (timeline or moved):
+        context.update(clock_context())
     context.update({
         "case": case, "timeline": timeline, "conversation": conversation, "moved": moved,
-        "moved_template": moved_template, "live_url": live_url, "cursor": cursor, "poll_seconds": poll_seconds(),
+        "moved_template": moved_template, "clock_templates": clock_templates if timeline or moved else (),
+        "live_url": live_url, "cursor": cursor, "poll_seconds": poll_seconds(),
         "currency": currency,
     })
     return render(request, "partials/live.html", context)

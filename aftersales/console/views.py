@@ -256,7 +256,9 @@ def case_live(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     return live.live_response(request, actor, case, live_url=reverse("console:live", args=[case.pk]),
                               moved_template="console/case_actions.html",
                               moved_context=lambda: case_context(actor, case),
-                              currency=case.order.currency if case.order else case.store.currency)
+                              currency=case.order.currency if case.order else case.store.currency,
+                              clock_templates=("console/case_sla_now.html", "console/case_sla.html"),
+                              clock_context=lambda: {"sla": sla_view.case_clocks(case)})
 
 
 @require_POST

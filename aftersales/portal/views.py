@@ -418,7 +418,8 @@ def case_live(request: HttpRequest, actor: Actor, case_id: int) -> HttpResponse:
     return live.live_response(request, actor, case, live_url=reverse("portal:live", args=[case.pk]),
                               moved_template="portal/case_now.html", moved_context=lambda: _case_context(actor, case),
                               currency=case.order.currency if case.order else case.store.currency,
-                              hidden_events=SHOP_ONLY_EVENTS)
+                              hidden_events=SHOP_ONLY_EVENTS, clock_templates=("portal/sla_promise.html",),
+                              clock_context=lambda: {"sla": sla_view.buyer_promise(case)})
 
 
 def _return_panel(actor: Actor, case: Case, actions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -189,7 +189,26 @@ def test_the_case_page_lists_every_clock(shop, time_machine):
 def test_a_case_without_an_sla_policy_shows_no_clock(shop):
     store, _agent, client = shop
     case = _case(store)
-    assert 'id="case-sla"' not in client.get(f"/console/cases/{case.pk}/").content.decode()
+    html = client.get(f"/console/cases/{case.pk}/").content.decode()
+    assert '<section class="card" aria-labelledby="sla-h" id="case-sla" hidden>' in html
+    assert 'class="sla sla-' not in html
+
+
+def test_a_reply_seen_live_redraws_the_sla_clocks(shop, time_machine):
+    store, _agent, client = shop
+    time_machine.move_to(dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI), tick=False)
+    _policy(store)
+    case = _case(store)
+    timeline, messages, status = _cursor(client.get(f"/console/cases/{case.pk}/").content.decode())
+    time_machine.move_to(dt.datetime(2026, 3, 2, 10, 30, tzinfo=SHANGHAI), tick=False)
+    services.post_message(actor=actor_for_user(make_staff(store, "agent"), store), case_id=case.pk, body="hello")
+    html = client.get(f"/console/cases/{case.pk}/live/",
+                      {"timeline": timeline, "messages": messages, "status": status}).content.decode()
+    card = html[html.index('id="case-sla" hx-swap-oob="true"'):]
+    assert re.findall(r'<span class="sla sla-(\w+)"[^>]*>([^:<]+):', card[:card.index("</section>")]) == [
+        ("met", "First response"), ("running", "Resolution")]
+    now = html[html.index('<span id="case-sla-now" hx-swap-oob="true">'):]
+    assert found(r'<span class="sla sla-(\w+)"', now).group(1) == "running"
 
 
 def test_the_sla_report_draws_met_and_breached_per_target_kind_and_agent(shop, time_machine):

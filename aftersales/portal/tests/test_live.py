@@ -133,3 +133,19 @@ def test_the_shops_sla_bookkeeping_stays_off_the_buyers_timeline(time_machine):
         "sla_warning", "sla_breached", "sla_escalated"}
     assert client.get(f"/portal/cases/{case.pk}/live/", cursor).status_code == 204
     assert "SLA" not in client.get(f"/portal/cases/{case.pk}/").content.decode().split('id="timeline-list"')[1]
+
+
+def test_the_promise_goes_away_live_once_the_shop_has_answered(time_machine):
+    time_machine.move_to(dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI), tick=False)
+    store = make_store()
+    install_default_reason_codes(store=store)
+    SlaPolicy.objects.create(store=store, name="1 h", first_response_minutes=60, business_time=False)
+    buyer = make_buyer(store, with_login=True)
+    case = services.create_case(actor=buyer_of(buyer), kind="inquiry", subject="尺码", description="有大一号吗")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(buyer.user)  # type: ignore[arg-type]
+    cursor = _cursor(client.get(f"/portal/cases/{case.pk}/").content.decode())
+    services.post_message(actor=actor_for_user(make_staff(store, "agent"), store), case_id=case.pk,
+                          body="We have size L in stock")
+    html = client.get(f"/portal/cases/{case.pk}/live/", cursor).content.decode()
+    assert '<p id="sla-promise" hidden hx-swap-oob="true"></p>' in html
