@@ -292,10 +292,11 @@ def _copy(model: type[Model], fields: list[str], pairs: list[tuple[tuple[Any, ..
         return
     copy_format = _copy_format(model, tuple(fields), len(pairs[0][0]))
     line = copy_format.line
-    text = [line(head, row) for head, row in pairs]
     with connection.cursor() as cursor, cursor.cursor.copy(copy_format.statement) as copy:
-        for start in range(0, len(text), 2000):  # blocks of a few hundred kB
-            copy.write("".join(text[start:start + 2000]))
+        # Block by block (a few hundred kB each), each sent as soon as it is built: the server reads
+        # one block while the next is formatted, instead of waiting for the whole table's text.
+        for start in range(0, len(pairs), 2000):
+            copy.write("".join([line(head, row) for head, row in pairs[start:start + 2000]]))
 
 
 def _escaped_line(head: tuple[Any, ...], row: tuple[Any, ...]) -> str:
