@@ -331,3 +331,12 @@ def test_the_queue_reads_the_same_state_as_the_case_page_in_business_hours(shop,
     sla_view.attach_to_rows(store.pk, [row])
     shown = row.sla  # type: ignore[attr-defined]
     assert (shown["target"], shown["state"], on_page["first_response"]) == ("first_response", expected, expected)
+
+
+def test_warehouse_staff_neither_see_nor_open_the_sla_report(shop):
+    store, _agent, agent_client = shop
+    assert 'href="/console/sla/"' in agent_client.get("/console/").content.decode()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(make_staff(store, "warehouse", username="wh-a"))
+    assert 'href="/console/sla/"' not in client.get("/console/warehouse/").content.decode()
+    assert client.get("/console/sla/").status_code == 403
