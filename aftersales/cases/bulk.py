@@ -40,6 +40,11 @@ from .states import Action, Status, Transition, find_transition
 # with the empty payload a sweep gives, so the timeline data is the same as through transition_case.
 PURE_EFFECTS = frozenset({Action.RECORD_INSPECTION, Action.ACCEPT_OFFER})
 
+# What a sweep reads of a case: the steps, the timeline, the events, the clocks and the next deadline
+# (a field left out would still load, one query per case, so this is about speed, not correctness).
+SWEPT_FIELDS = ("id", "store_id", "number", "kind", "status", "buyer_id", "assignee_id", "priority", "channel",
+                "offer_amount", "deadline_at", "deadline_rule", "updated_at", "status_changed_at", "closed_at")
+
 # Fields a step changes on the case (transition_case saves the whole row; nothing else differs).
 MOVED_FIELDS = ["status", "updated_at", "status_changed_at", "closed_at", "deadline_at", "deadline_rule"]
 
@@ -113,7 +118,7 @@ def lock_due(*, store_id: int, case_ids: Iterable[int], rule: str, now: dt.datet
     one whose row another transaction holds right now: it is still due, and the next sweep takes it."""
     return list(Case.objects.select_for_update(skip_locked=True)
                 .filter(store_id=store_id, pk__in=list(case_ids), deadline_rule=rule, deadline_at__lte=now)
-                .order_by("pk"))
+                .only(*SWEPT_FIELDS).order_by("pk"))
 
 
 def _plan(case: Case, steps: Sequence[tuple[str, str | None]], actor: Actor,

@@ -199,16 +199,16 @@ def on_case_event(*, case: Case, event: str, actor: Actor, at: dt.datetime,
 
 
 class BulkClocks:
-    """The clocks of many cases of one store moved by one sweep: the live clocks are read (and locked) in
-    one query, each change is worked out by the same code as for one case (`_move`), and `flush` writes
+    """The clocks of many cases of one store moved by one sweep, whose case rows the caller has locked: the
+    live clocks are read in one query, each change is worked out by the same code as for one case (`_move`), and `flush` writes
     them in a statement per kind of write."""
 
     def __init__(self, *, store_id: int, case_ids: Iterable[int]) -> None:
         self.cal = _Calendar(store_id)
         self.writes = _Writes(bulk=True)
         self.live: dict[int, dict[str, SlaClock]] = defaultdict(dict)
-        for row in SlaClock.objects.select_for_update().filter(store_id=store_id, case_id__in=list(case_ids),
-                                                               stopped_at__isnull=True):
+        # Not locked again: whatever moves a clock locks its case first, and these cases are locked.
+        for row in SlaClock.objects.filter(store_id=store_id, case_id__in=list(case_ids), stopped_at__isnull=True):
             self.live[row.case_id][row.target] = row
 
     def on_case_event(self, *, case: Case, event: str, actor: Actor, at: dt.datetime,
