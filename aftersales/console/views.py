@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -40,8 +41,6 @@ from . import sla as sla_view
 from .web import error_text, staff_page
 
 PAGE_SIZE = 25
-# The queue refreshes its rows this often; the case page polls for news more often (see live.py).
-QUEUE_POLL_SECONDS = 15
 DUE_SOON = dt.timedelta(hours=24)
 # A case in one of these needs nobody's work any more; the views of work to do leave them out.
 FINISHED = frozenset(Status.TERMINAL | {Status.REFUNDED, Status.RESOLVED, Status.RESHIPPED})
@@ -55,6 +54,11 @@ WAREHOUSE_ACTIONS = frozenset({"mark_received", "start_inspection", "record_insp
 # Where a parcel the warehouse scans can belong: goods on their way back or being checked in.
 AT_THE_WAREHOUSE = (Status.AWAITING_RETURN, Status.RETURN_IN_TRANSIT, Status.RECEIVED, Status.INSPECTING,
                     Status.AWAITING_DEVICE, Status.DEVICE_IN_TRANSIT, Status.DEVICE_RECEIVED)
+
+
+def _queue_poll_seconds() -> int:
+    # Less often than a case page (see live.py): a queue page costs more and changes row by row.
+    return int(getattr(settings, "AFTERSALES_QUEUE_POLL_SECONDS", 15))
 
 
 def _view_label(view: str) -> str:
@@ -137,7 +141,7 @@ def queue(request: HttpRequest, actor: Actor) -> HttpResponse:
     if request.GET.get("fragment") == "rows":
         # The queue's live refresh (htmx polls it): the same rows, same filters, same page, nothing else.
         return render(request, "console/queue_rows.html", {"rows": rows, "refresh_query": refresh.urlencode(),
-                                                           "poll_seconds": QUEUE_POLL_SECONDS})
+                                                           "poll_seconds": _queue_poll_seconds()})
 
     keep = {"view": view, "status": status, "kind": kind, "channel": channel, "priority": priority, "sort": sort}
     query = "&".join(f"{k}={v}" for k, v in keep.items() if v)
@@ -147,7 +151,7 @@ def queue(request: HttpRequest, actor: Actor) -> HttpResponse:
         "statuses": list(Status.LABELS), "kinds": Kind.ALL, "channels": Channel.choices, "priorities": Priority.choices,
         "sorts": [("newest", _("Newest first")), ("oldest", _("Oldest first")), ("deadline", _("Deadline first"))],
         "staff": _staff_choices(actor), "section": "queue", "refresh_query": refresh.urlencode(),
-        "poll_seconds": QUEUE_POLL_SECONDS,
+        "poll_seconds": _queue_poll_seconds(),
     })
 
 

@@ -233,6 +233,25 @@ def test_changes_made_on_the_server_appear_on_open_pages_without_a_reload(browse
     assert [page.evaluate("window.notReloaded === true") for page in (buyer_page, agent_page)] == [True, True]
 
 
+def test_the_queue_shows_a_new_case_without_a_reload(browser, live_server, settings):
+    settings.AFTERSALES_QUEUE_POLL_SECONDS = 1
+    store, buyer, order = _shop()
+    agent = make_staff(store, "agent", username="agent-queue")
+    line = order.lines.order_by("line_no")[0]
+    first = services.create_case(actor=buyer_of(buyer), kind="return_refund", order_id=order.pk,
+                                 lines=[LineRequest(line.pk, 1)], reason_code="quality")
+    page = _page(browser, locale="en-US")
+    sign_in(page, live_server.url, agent.username)
+    page.wait_for_selector(f"tr[data-href='/console/cases/{first.pk}/']")
+    page.evaluate("window.notReloaded = true")
+    other = make_order(store, buyer)
+    second = services.create_case(actor=buyer_of(buyer), kind="refund_only", order_id=other.pk,
+                                  lines=[LineRequest(other.lines.order_by("line_no")[0].pk, 1)], reason_code="quality")
+    page.wait_for_selector(f"tr[data-href='/console/cases/{second.pk}/']")
+    assert page.locator("#queue-rows tr").count() == 2
+    assert page.evaluate("window.notReloaded === true")
+
+
 def test_a_guest_reaches_an_order_with_a_one_time_code(browser, live_server, settings):
     settings.AFTERSALES_SHOW_GUEST_CODES = True
     _store, buyer, order = _shop()
