@@ -93,6 +93,9 @@ class Case(StoreScopedModel):
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
     rating_comment = models.TextField(_("rating comment"), blank=True)
 
+    # Not a column: the lines `create_case` just wrote, so its caller answers without reading them back.
+    written_lines: list[CaseLine] | None = None
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["store", "number"], name="case_unique_number"),

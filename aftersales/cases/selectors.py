@@ -64,9 +64,8 @@ def get_case(actor: Actor, case_id: int) -> Case:
 def case_lines(case: Case) -> list[CaseLine]:
     """The case's lines with their order lines, in the order they were asked for. A case just opened
     carries the lines it was written with, so answering the request costs no read."""
-    written: list[CaseLine] | None = getattr(case, "_prefetched_objects_cache", {}).get("lines")
-    if written is not None:
-        return sorted(written, key=lambda line: line.pk)
+    if case.written_lines is not None:
+        return sorted(case.written_lines, key=lambda line: line.pk)
     return list(case.lines.filter(store_id=case.store_id).select_related("order_line").order_by("id"))
 
 

@@ -204,7 +204,7 @@ def create_case(
                       quantity=line.quantity) for line in lines]
         )
         # The caller answers with the lines it just wrote; reading them back would cost a round trip.
-        case._prefetched_objects_cache = {"lines": case_lines}  # type: ignore[attr-defined]
+        case.written_lines = case_lines
         TimelineEntry.objects.bulk_create(entries)
         sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
         publish("case.created", _event_payload(case))
