@@ -44,8 +44,9 @@ def load(cases: int, due: int, clocks: bool) -> list[tuple[int, str, str, str]]:
     mix_kind = "(ARRAY[" + ",".join(f"'{k}'" for k, _, _ in DUE_MIX) + "])[1 + mod(g, 3)]"
     mix_status = "(ARRAY[" + ",".join(f"'{s}'" for _, s, _ in DUE_MIX) + "])[1 + mod(g, 3)]"
     mix_rule = "(ARRAY[" + ",".join(f"'{r}'" for _, _, r in DUE_MIX) + "])[1 + mod(g, 3)]"
-    # Every `cases / due`-th case is due (spread over the stores and the id range, as in life); the others
-    # wait in pending_review with a deadline up to 48 hours ahead.
+    # Every `cases / due`-th case is due (spread over the stores and the id range, as in life: the store is
+    # shifted by g / step, or every due case would land in one store); the others wait in pending_review
+    # with a deadline up to 48 hours ahead.
     step = cases // due
     is_due = f"mod(g, {step}) = 0 AND g / {step} <= {due}"
     bulk_insert_select(Case, {
@@ -65,7 +66,7 @@ def load(cases: int, due: int, clocks: bool) -> list[tuple[int, str, str, str]]:
     }, source=f"""(SELECT g, s.store_id, s.first_buyer FROM generate_series(1, {cases}) AS g
                    JOIN (SELECT store_id, min(id) AS first_buyer,
                                 row_number() OVER (ORDER BY store_id) - 1 AS k
-                         FROM stores_buyer GROUP BY store_id) AS s ON s.k = mod(g, {STORES})) AS x""")
+                         FROM stores_buyer GROUP BY store_id) AS s ON s.k = mod(g + g / {step}, {STORES})) AS x""")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE cases_case")
     if clocks:
