@@ -230,6 +230,8 @@ EXCHANGE = [
     *_RETURN_LEG,
     _t(A.RECORD_INSPECTION, S.INSPECTING, S.RESHIPPING, perm.CASE_WAREHOUSE, outcome="passed"),
     _t(A.RESHIP, S.RESHIPPING, S.RESHIPPED, perm.CASE_RESHIP),
+    # No replacement can be supplied and the buyer takes the money instead (三包 Art 13): a return.
+    _t(A.CONVERT, S.RESHIPPING, S.REFUNDING, perm.CASE_DECIDE, outcome="return", new_kind=Kind.RETURN_REFUND),
     _t(A.CLOSE, S.RESHIPPED, S.CLOSED, perm.CASE_CLOSE),
     # A counter-offer accepted on an exchange is a partial refund instead of the exchange.
     *_REFUND_END[:1],

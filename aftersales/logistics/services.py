@@ -356,14 +356,11 @@ def on_case_transitioned_in_transaction(event: str, payload: dict[str, Any]) -> 
         return
     system = system_actor(payload["store_id"], "exchange released")
     for exchange in held:
-        try:
-            _release(system, exchange)
-        except Conflict:
-            # Paid for and then abandoned: the case's move stands, and finance must pay the buyer back.
-            logger.error("an exchange was abandoned after its difference was charged",
-                         extra={"case_id": exchange.case_id, "exchange_id": exchange.pk})
-            Exchange.objects.filter(pk=exchange.pk).update(status=ExchangeStatus.RELEASED)
-            warehouse_services.release_reservation(actor=system, exchange_id=exchange.pk)
+        # The case's move stands whatever the difference's state: one not taken yet is cancelled, one
+        # taken is paid back to the buyer, and one still in flight is paid back as soon as it confirms.
+        refund_services.abandon_exchange_charges(actor=system, case=exchange.case, exchange_id=exchange.pk)
+        Exchange.objects.filter(pk=exchange.pk).update(status=ExchangeStatus.RELEASED)
+        warehouse_services.release_reservation(actor=system, exchange_id=exchange.pk)
 
 
 def on_cases_transitioned_in_transaction(event: str, payloads: list[dict[str, Any]]) -> None:

@@ -11,13 +11,14 @@ from aftersales.core import clock
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
-from .models import ItemStatus, Refund, RefundStatus
+from .models import ChargeRefund, ItemStatus, Refund, RefundStatus
 from .schemas import (
     ERROR_RESPONSES,
     IDEMPOTENT,
     CancelIn,
     ChargeOut,
     ConsentIn,
+    PaybackOut,
     ReconcileIn,
     RefundIn,
     RefundOut,
@@ -82,8 +83,12 @@ def list_charges(request: HttpRequest, case_id: int) -> list[Any]:
 
 
 def _charge_out(charge: Any) -> dict[str, Any]:
-    return {**{f: getattr(charge, f) for f in ChargeOut.model_fields if f != "attempts"},
-            "attempts": list(charge.attempts.all())}
+    payback = ChargeRefund.objects.filter(store_id=charge.store_id, charge_id=charge.pk).first()
+    return {**{f: getattr(charge, f) for f in ChargeOut.model_fields if f not in ("attempts", "payback")},
+            "attempts": list(charge.attempts.all()),
+            "payback": None if payback is None else {
+                **{f: getattr(payback, f) for f in PaybackOut.model_fields if f != "attempts"},
+                "attempts": list(payback.attempts.order_by("number"))}}
 
 
 @router.get("/cases/{case_id}/refunds", response={200: list[RefundOut], **ERROR_RESPONSES},
@@ -167,6 +172,17 @@ def retry_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
     actor = _actor(request)
     selectors.get_charge(actor, charge_id)
     return _charge_out(services.retry_charge(actor=actor, charge_id=charge_id))
+
+
+@router.post("/refunds/charges/{charge_id}/payback/retry", response={200: ChargeOut, **ERROR_RESPONSES},
+             openapi_extra=IDEMPOTENT, summary="Retry paying back a charged difference whose exchange was given up",
+             description="Asks the gateway about the last key first; sends a new key only after a known failure. "
+                         "Errors: already_refunded (409), not_found (no payback for this charge).")
+def retry_payback(request: HttpRequest, charge_id: int) -> dict[str, Any]:
+    actor = _actor(request)
+    selectors.get_charge(actor, charge_id)
+    services.retry_charge_refund(actor=actor, charge_id=charge_id)
+    return _charge_out(selectors.get_charge(actor, charge_id))
 
 
 @router.post("/refunds/callbacks/{gateway}", auth=None, response={200: dict[str, Any], **ERROR_RESPONSES},

@@ -246,6 +246,12 @@ class Charge(StoreScopedModel):
     failure_reason = models.CharField(max_length=200, blank=True)
     requested_at = models.DateTimeField()
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    # When the exchange was given up (the case cancelled, expired, closed or switched to a refund) while
+    # this charge was in flight or paid: from then on, money it took goes back to the buyer at once.
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+    # How much of it is committed to be paid back (requested, processing or paid), raised under the
+    # charge's row lock; the CHECK refuses more than the charge took, whatever code path tried it.
+    refunded = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
 
     class Meta:
         constraints = [
@@ -253,6 +259,9 @@ class Charge(StoreScopedModel):
             # One live charge per exchange: the difference is never taken twice.
             models.UniqueConstraint(fields=["exchange"], condition=~models.Q(status="cancelled"),
                                     name="charge_one_per_exchange"),
+            models.CheckConstraint(condition=models.Q(refunded__lte=models.F("amount")),
+                                   name="charge_not_refunded_above_amount"),
+            models.CheckConstraint(condition=models.Q(refunded__gte=0), name="charge_refunded_not_negative"),
         ]
         indexes = [models.Index(fields=["store", "status"], name="charge_store_status")]
 
@@ -276,6 +285,53 @@ class ChargeAttempt(StoreScopedModel):
             models.UniqueConstraint(fields=["idempotency_key"], name="chargeattempt_unique_key"),
             models.UniqueConstraint(fields=["charge", "number"], name="chargeattempt_unique_number"),
         ]
+
+
+class ChargeRefund(StoreScopedModel):
+    """A charged difference paid back to the buyer because its exchange was given up: a refund of that
+    charge, through the gateway that took it, with the charge's trade number. One per charge (the
+    OneToOne), for the whole amount (the charge's `refunded` CHECK); a failed one is retried with a new
+    attempt, never with a second payback."""
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+    charge = models.OneToOneField(Charge, on_delete=models.PROTECT, related_name="payback")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="CNY")
+    status = models.CharField(max_length=12, choices=ItemStatus.choices, default=ItemStatus.REQUESTED)
+    gateway = models.CharField(max_length=20)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    # The case's status that gave the exchange up (cancelled, expired, closed, refunding...).
+    reason = models.CharField(max_length=40, blank=True)
+    requested_at = models.DateTimeField()
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="chargerefund_amount_positive")]
+        indexes = [models.Index(fields=["store", "status"], name="chargerefund_store_status")]
+
+
+class ChargeRefundAttempt(StoreScopedModel):
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    payback = models.ForeignKey(ChargeRefund, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    # The gateway's out_refund_no: it pays one key back at most once.
+    idempotency_key = models.CharField(max_length=64)
+    gateway = models.CharField(max_length=20)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="chargerefundattempt_unique_key"),
+            models.UniqueConstraint(fields=["payback", "number"], name="chargerefundattempt_unique_number"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="chargerefundattempt_open")]
 
 
 class StoreCreditConsent(StoreScopedModel):

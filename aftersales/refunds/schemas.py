@@ -96,6 +96,22 @@ class ReportOut(Schema):
     mismatches: list[dict[str, Any]]
 
 
+class PaybackOut(Schema):
+    """A charged difference paid back to the buyer because its exchange was given up."""
+
+    id: int
+    amount: Decimal
+    currency: str
+    status: str
+    gateway: str
+    gateway_reference: str
+    failure_reason: str
+    reason: str
+    requested_at: dt.datetime
+    succeeded_at: dt.datetime | None
+    attempts: list[AttemptOut]
+
+
 class ChargeOut(Schema):
     id: int
     case_id: int
@@ -109,4 +125,7 @@ class ChargeOut(Schema):
     failure_reason: str
     requested_at: dt.datetime
     succeeded_at: dt.datetime | None
+    abandoned_at: dt.datetime | None
+    refunded: Decimal
     attempts: list[AttemptOut]
+    payback: PaybackOut | None

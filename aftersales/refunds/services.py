@@ -48,6 +48,8 @@ from .models import (
     AttemptStatus,
     Charge,
     ChargeAttempt,
+    ChargeRefund,
+    ChargeRefundAttempt,
     ChargeStatus,
     ItemStatus,
     LineRefundTotal,
@@ -648,6 +650,12 @@ def handle_callback(*, gateway_name: str, body: bytes, headers: Mapping[str, str
         return _charge_callback(gateway_name, event)
     attempt = RefundAttempt.objects.filter(idempotency_key=event.idempotency_key, gateway=gateway_name).first()
     if attempt is None:
+        payback = ChargeRefundAttempt.objects.filter(idempotency_key=event.idempotency_key,
+                                                     gateway=gateway_name).values_list("pk", flat=True).first()
+        if payback is not None:
+            status = AttemptStatus.SUCCEEDED if event.status == "succeeded" else AttemptStatus.FAILED
+            return _settle_payback_attempt(payback, status=status, reference=event.reference, error=event.error,
+                                           amount=event.amount)
         logger.warning("refund callback for an unknown attempt", extra={"key": event.idempotency_key})
         raise NotFound("refund attempt")
     status = AttemptStatus.SUCCEEDED if event.status == "succeeded" else AttemptStatus.FAILED
@@ -722,8 +730,8 @@ def reconcile(*, store_id: int, day: dt.date, gateway_name: str = "sandbox") -> 
     outcome. Running it again replaces the report."""
     tz = ZoneInfo(Store.objects.values_list("timezone", flat=True).get(pk=store_id))
     start, end = local_day_bounds(day, tz)
-    attempts: dict[str, RefundAttempt | ChargeAttempt] = {}
-    for model in (RefundAttempt, ChargeAttempt):
+    attempts: dict[str, RefundAttempt | ChargeAttempt | ChargeRefundAttempt] = {}
+    for model in (RefundAttempt, ChargeAttempt, ChargeRefundAttempt):
         attempts.update({a.idempotency_key: a for a in model.objects.filter(
             store_id=store_id, gateway=gateway_name, created_at__gte=start, created_at__lt=end)})
     records = {r.idempotency_key: r for r in get_gateway(gateway_name).daily_records(store_id=store_id, day=day,
@@ -976,7 +984,8 @@ def process_charge(*, charge_id: int, new_key: bool = True) -> None:
         case, charge = locked
         last = charge.attempts.order_by("-number").first()
         if new_key:
-            if charge.status not in (ChargeStatus.REQUESTED, ChargeStatus.FAILED):
+            # An abandoned exchange takes no more money: only a key already sent may be resolved.
+            if charge.status not in (ChargeStatus.REQUESTED, ChargeStatus.FAILED) or charge.abandoned_at:
                 return
             if last is not None and last.status != AttemptStatus.FAILED:
                 return
@@ -1045,8 +1054,13 @@ def _settle_charge_attempt(attempt_id: int, *, status: str, reference: str, erro
             charge.gateway_reference = attempt.gateway_reference
             charge.save(update_fields=["status", "succeeded_at", "gateway_reference"])
             _timeline(case, system, "exchange_charge_succeeded", {"charge_id": charge.pk, "amount": str(charge.amount)})
+            if charge.abandoned_at is not None:
+                # The exchange was given up while the buyer's money was on its way: it goes back now.
+                _pay_back(system, case, charge)
         elif status == AttemptStatus.FAILED:
-            charge.status, charge.failure_reason = ChargeStatus.FAILED, error[:200]
+            # An abandoned exchange's refused charge is not retried: nothing was taken, nothing is owed.
+            charge.status = ChargeStatus.CANCELLED if charge.abandoned_at else ChargeStatus.FAILED
+            charge.failure_reason = error[:200]
             charge.save(update_fields=["status", "failure_reason"])
             _timeline(case, system, "exchange_charge_failed", {"charge_id": charge.pk, "error": error[:200]})
     return True
@@ -1107,5 +1121,221 @@ def resolve_stale_charges(*, older_than: dt.datetime) -> int:
     for charge_id in list(Charge.objects.filter(status=ChargeStatus.REQUESTED, requested_at__lt=older_than)
                           .values_list("pk", flat=True)):
         process_charge(charge_id=charge_id)
+        seen += 1
+    return seen
+
+
+# --- exchanges given up: paying a charged difference back ---------------------------------------------
+
+def abandon_exchange_charges(*, actor: Actor, case: Case, exchange_id: int) -> None:
+    """The exchange will not ship (its case was cancelled, expired, closed or switched to a refund).
+    The caller holds the case's lock, in the transaction that moves the case.
+
+    A charge not sent yet, or refused, is cancelled. One the gateway took is paid back now; one still
+    in flight is marked abandoned, so that it is paid back as soon as it confirms (and cancelled if it
+    fails). Nothing here can refuse the case's move: the money follows it."""
+    for charge in (Charge.objects.select_for_update().filter(store_id=case.store_id, exchange_id=exchange_id)
+                   .exclude(status=ChargeStatus.CANCELLED).order_by("id")):
+        if charge.status in (ChargeStatus.REQUESTED, ChargeStatus.FAILED):
+            charge.status = ChargeStatus.CANCELLED
+            charge.save(update_fields=["status"])
+            _timeline(case, actor, "exchange_charge_cancelled", {"charge_id": charge.pk})
+            continue
+        if charge.abandoned_at is None:
+            charge.abandoned_at = clock.now()
+            charge.save(update_fields=["abandoned_at"])
+            _timeline(case, actor, "exchange_charge_abandoned", {"charge_id": charge.pk, "status": charge.status,
+                                                                 "case_status": case.status})
+        if charge.status == ChargeStatus.SUCCEEDED:
+            _pay_back(actor, case, charge)
+
+
+def _pay_back(actor: Actor, case: Case, charge: Charge) -> ChargeRefund | None:
+    """Writes the payback of a paid, abandoned charge, once: the caller holds the case's and the charge's
+    locks, an existing payback is kept, and the charge's `refunded` total is raised under its CHECK (the
+    database itself refuses to pay a charge back beyond what it took). Sent after the commit."""
+    existing = ChargeRefund.objects.filter(charge_id=charge.pk).first()
+    if existing is not None:
+        return existing
+    amount = charge.amount - charge.refunded
+    if amount <= 0:
+        return None
+    try:
+        with transaction.atomic():
+            Charge.objects.filter(pk=charge.pk).update(refunded=F("refunded") + amount)
+            payback = ChargeRefund.objects.create(
+                store_id=charge.store_id, case=case, charge=charge, amount=amount, currency=charge.currency,
+                gateway=charge.gateway, reason=case.status[:40], requested_at=clock.now())
+    except IntegrityError as exc:
+        raise Conflict("charge_already_refunded", "this charge has already been paid back",
+                       details={"charge_id": charge.pk}) from exc
+    charge.refunded += amount
+    _timeline(case, actor, "exchange_charge_refund_requested", {"charge_id": charge.pk, "payback_id": payback.pk,
+                                                               "amount": str(amount), "case_status": case.status})
+    _kick_payback(payback)
+    return payback
+
+
+def _kick_payback(payback: ChargeRefund) -> None:
+    from . import tasks
+
+    if inline_sandbox(payback.gateway):
+        process_charge_refund(payback_id=payback.pk)
+        return
+    payback_id = payback.pk
+    transaction.on_commit(lambda: tasks.process_charge_refund.delay(payback_id))
+
+
+def _lock_payback(payback_id: int) -> tuple[Case, ChargeRefund] | None:
+    case_id = ChargeRefund.objects.filter(pk=payback_id).values_list("case_id", flat=True).first()
+    if case_id is None:
+        return None
+    case = Case.objects.select_for_update().get(pk=case_id)  # the case first, as everywhere
+    payback = ChargeRefund.objects.select_for_update(of=("self",)).select_related("charge").get(pk=payback_id)
+    return case, payback
+
+
+def process_charge_refund(*, payback_id: int, new_key: bool = True) -> None:
+    """Sends a payback to the gateway as a refund of the charge's trade: a fresh key only when nothing
+    was sent yet or the gateway said the last key failed; otherwise the same key again."""
+    with transaction.atomic():
+        locked = _lock_payback(payback_id)
+        if locked is None:
+            return
+        case, payback = locked
+        last = payback.attempts.order_by("-number").first()
+        if new_key:
+            if payback.status not in (ItemStatus.REQUESTED, ItemStatus.FAILED):
+                return
+            if last is not None and last.status != AttemptStatus.FAILED:
+                return
+            number = 1 if last is None else last.number + 1
+            attempt = ChargeRefundAttempt.objects.create(
+                store_id=payback.store_id, payback=payback, number=number, gateway=payback.gateway,
+                amount=payback.amount, idempotency_key=f"cr{payback.store_id}-{payback.pk}-{number}",
+                created_at=clock.now())
+        else:
+            if last is None or last.status in AttemptStatus.final():
+                return
+            attempt = last
+        payback.status, payback.failure_reason = ItemStatus.PROCESSING, ""
+        payback.save(update_fields=["status", "failure_reason"])
+        order = RefundOrder(store_id=payback.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
+                            currency=payback.currency, payment_reference=payback.charge.gateway_reference,
+                            reason=f"{case.number} replacement difference paid back")
+    gateway = get_gateway(attempt.gateway)  # outside any transaction, like every gateway call
+    try:
+        result = gateway.submit_refund(order)
+    except GatewayTimeout as exc:
+        _settle_payback_attempt(attempt.pk, status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
+        return
+    except GatewayError as exc:
+        _settle_payback_attempt(attempt.pk, status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
+        return
+    status = {"pending": AttemptStatus.ACCEPTED, "succeeded": AttemptStatus.SUCCEEDED,
+              "failed": AttemptStatus.FAILED}[result.status]
+    _settle_payback_attempt(attempt.pk, status=status, reference=result.reference, error=result.error)
+    if gateway.name == "sandbox":
+        from . import tasks
+
+        if inline_sandbox(gateway.name):
+            tasks.deliver_sandbox_callbacks()
+        else:
+            transaction.on_commit(tasks.deliver_sandbox_callbacks.delay)
+
+
+def _settle_payback_attempt(attempt_id: int, *, status: str, reference: str, error: str,
+                            amount: Decimal | None = None) -> bool:
+    """What the gateway said about one payback attempt; False when it changed nothing (a duplicate)."""
+    with transaction.atomic():
+        payback_id = ChargeRefundAttempt.objects.filter(pk=attempt_id).values_list("payback_id", flat=True).get()
+        locked = _lock_payback(payback_id)
+        assert locked is not None
+        case, payback = locked
+        attempt = ChargeRefundAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status in AttemptStatus.final():
+            if status != attempt.status:
+                logger.error("gateway contradicts a final payback attempt",
+                             extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+            return False
+        if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
+            return False
+        if amount is not None and amount != attempt.amount:
+            logger.error("gateway reports another payback amount", extra={"attempt": attempt.idempotency_key})
+            raise Conflict("amount_mismatch", "the gateway reports another amount for this payback",
+                           details={"expected": str(attempt.amount), "reported": str(amount)})
+        attempt.status, attempt.error = status, error
+        attempt.gateway_reference = reference or attempt.gateway_reference
+        if status in AttemptStatus.final():
+            attempt.finished_at = clock.now()
+        attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
+        system = system_actor(case.store_id, "refunds")
+        if status == AttemptStatus.SUCCEEDED:
+            payback.status, payback.succeeded_at = ItemStatus.SUCCEEDED, clock.now()
+            payback.gateway_reference = attempt.gateway_reference
+            payback.save(update_fields=["status", "succeeded_at", "gateway_reference"])
+            _timeline(case, system, "exchange_charge_refunded", {"charge_id": payback.charge_id,
+                                                                 "payback_id": payback.pk,
+                                                                 "amount": str(payback.amount)})
+        elif status == AttemptStatus.FAILED:
+            payback.status, payback.failure_reason = ItemStatus.FAILED, error[:200]
+            payback.save(update_fields=["status", "failure_reason"])
+            _timeline(case, system, "exchange_charge_refund_failed", {"charge_id": payback.charge_id,
+                                                                      "payback_id": payback.pk, "error": error[:200]})
+    return True
+
+
+def retry_charge_refund(*, actor: Actor, charge_id: int) -> Charge:
+    """Retries paying a charge back: asks the gateway about the last key first, and sends a new key only
+    after a known failure."""
+    actor.require(perm.CASE_REFUND)
+    payback = ChargeRefund.objects.filter(store_id=actor.store_id, charge_id=charge_id).first()
+    if payback is None:
+        raise NotFound("charge payback")
+    if payback.status == ItemStatus.SUCCEEDED:
+        raise Conflict("already_refunded", "this charge has already been paid back",
+                       details={"gateway_reference": payback.gateway_reference})
+    _resolve_payback(payback)
+    payback.refresh_from_db()
+    if payback.status in (ItemStatus.FAILED, ItemStatus.REQUESTED):
+        process_charge_refund(payback_id=payback.pk)
+    return Charge.objects.get(pk=charge_id)
+
+
+def _resolve_payback(payback: ChargeRefund) -> None:
+    last = payback.attempts.order_by("-number").first()
+    if last is None or last.status in AttemptStatus.final():
+        return
+    record = get_gateway(last.gateway).query_refund(store_id=payback.store_id, idempotency_key=last.idempotency_key)
+    if record is None:
+        process_charge_refund(payback_id=payback.pk, new_key=False)  # never received: the same key again
+    elif record.status in ("succeeded", "failed"):
+        _settle_payback_attempt(last.pk, status=record.status, reference=record.reference, error="",
+                                amount=record.amount)
+    elif last.status == AttemptStatus.UNKNOWN:
+        _settle_payback_attempt(last.pk, status=AttemptStatus.ACCEPTED, reference=record.reference, error="")
+
+
+def resolve_stale_paybacks(*, older_than: dt.datetime) -> int:
+    """For the sweep: open payback attempts are asked about, lost kicks are sent, and a paid charge of an
+    abandoned exchange that has no payback yet (its trigger was lost) gets one."""
+    seen = 0
+    open_ids = (ChargeRefundAttempt.objects.filter(status__in=(AttemptStatus.SENDING, AttemptStatus.ACCEPTED,
+                                                               AttemptStatus.UNKNOWN), created_at__lt=older_than)
+                .values_list("payback_id", flat=True).distinct())
+    for payback in ChargeRefund.objects.filter(pk__in=list(open_ids)):
+        _resolve_payback(payback)
+        seen += 1
+    for payback_id in list(ChargeRefund.objects.filter(status=ItemStatus.REQUESTED, requested_at__lt=older_than)
+                           .values_list("pk", flat=True)):
+        process_charge_refund(payback_id=payback_id)
+        seen += 1
+    owed = (Charge.objects.filter(status=ChargeStatus.SUCCEEDED, abandoned_at__lt=older_than, payback__isnull=True)
+            .values_list("pk", flat=True))
+    for charge_id in list(owed):
+        with transaction.atomic():
+            locked = _lock_charge(charge_id)
+            if locked is not None:
+                _pay_back(system_actor(locked[0].store_id, "refunds"), *locked)
         seen += 1
     return seen

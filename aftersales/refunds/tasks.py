@@ -13,7 +13,7 @@ from aftersales.stores.models import Store
 
 from . import services
 from .gateways import sandbox
-from .models import ChargeAttempt, RefundAttempt
+from .models import ChargeAttempt, ChargeRefundAttempt, RefundAttempt
 
 # An attempt younger than this may still be in the hands of the worker that sent it.
 STALE_AFTER = dt.timedelta(minutes=2)
@@ -43,6 +43,7 @@ def sweep(now: str | None = None) -> int:
     moment = dt.datetime.fromisoformat(now) if now else clock.now()
     seen = services.resolve_stale(older_than=moment - STALE_AFTER)
     seen += services.resolve_stale_charges(older_than=moment - STALE_AFTER)
+    seen += services.resolve_stale_paybacks(older_than=moment - STALE_AFTER)
     deliver_sandbox_callbacks(moment.isoformat())
     return seen
 
@@ -54,7 +55,7 @@ def daily_reconciliation(day: str | None = None) -> int:
     now = clock.now()
     since = (dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) if day else now) - dt.timedelta(days=3)
     pairs: set[tuple[int, str]] = set()
-    for model in (RefundAttempt, ChargeAttempt):
+    for model in (RefundAttempt, ChargeAttempt, ChargeRefundAttempt):
         pairs.update(model.objects.filter(created_at__gte=since).values_list("store_id", "gateway").distinct())
     zones = dict(Store.objects.filter(pk__in={store_id for store_id, _ in pairs}).values_list("pk", "timezone"))
     count = 0
@@ -65,7 +66,8 @@ def daily_reconciliation(day: str | None = None) -> int:
         target = dt.date.fromisoformat(day) if day else now.astimezone(tz).date() - dt.timedelta(days=1)
         start, end = sandbox.local_day_bounds(target, tz)
         if not any(model.objects.filter(store_id=store_id, gateway=gateway, created_at__gte=start,
-                                        created_at__lt=end).exists() for model in (RefundAttempt, ChargeAttempt)):
+                                        created_at__lt=end).exists()
+                   for model in (RefundAttempt, ChargeAttempt, ChargeRefundAttempt)):
             continue  # nothing sent that day
         services.reconcile(store_id=store_id, day=target, gateway_name=gateway)
         count += 1
@@ -75,3 +77,8 @@ def daily_reconciliation(day: str | None = None) -> int:
 @shared_task(name="aftersales.refunds.tasks.process_charge")
 def process_charge(charge_id: int) -> None:
     services.process_charge(charge_id=charge_id)
+
+
+@shared_task(name="aftersales.refunds.tasks.process_charge_refund")
+def process_charge_refund(payback_id: int) -> None:
+    services.process_charge_refund(payback_id=payback_id)
