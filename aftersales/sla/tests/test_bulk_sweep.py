@@ -197,3 +197,41 @@ def test_warnings_and_breaches_in_bulk_write_the_same_rows_as_one_clock_at_a_tim
     assert services.sweep_clocks(now=now).warned + services.sweep_clocks(now=now).breached == 0
     breached = SlaClock.objects.get(case=cases[0], target="first_response")
     assert (breached.breached_at, breached.breach_assignee_id) == (T0 + H, agent.user_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_a_person_holds_locked_is_left_for_the_next_sweep(store, travel):
+    """PostgreSQL: a row another transaction holds is skipped (SKIP LOCKED) rather than waited for."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: a writer holds the whole database")
+    travel.to(T0)
+    held, free = open_return(store), open_return(store)
+    now = travel.to(T0 + 48 * H)
+    locked, release = threading.Event(), threading.Event()
+
+    def person():
+        try:
+            with transaction.atomic():
+                Case.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=person)
+    thread.start()
+    try:
+        assert locked.wait(30)
+        first = services.sweep_timeouts(now=now)
+    finally:
+        release.set()
+        thread.join(30)
+    second = services.sweep_timeouts(now=now)
+
+    assert (first.actions, first.skipped) == ([(free.pk, "shop_review_timeout.auto_approve")], 1)
+    assert second.actions == [(held.pk, "shop_review_timeout.auto_approve")]
+    assert set(Case.objects.filter(pk__in=[held.pk, free.pk]).values_list("status", flat=True)) == {"awaiting_return"}
