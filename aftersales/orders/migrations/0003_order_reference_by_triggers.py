@@ -12,7 +12,8 @@ triggers below keep the same guarantee at a fraction of the cost:
   deletion removes them first, so this only matters for deletions in SQL). A line that a case still
   refers to then fails that reference's own foreign key, as before.
 
-SQLite checks row by row (it has no statement triggers); its writes are never large there.
+SQLite checks row by row (it has no statement triggers); its writes are never large there. An order's
+id never changes (Django does not update primary keys), so that case has no trigger.
 """
 
 import django.db.models.deletion
