@@ -19,14 +19,13 @@ case must never lose the line it is about):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
-from django.db.models import BooleanField, CharField, Field, Model, TextField
+from django.db.models import Field, Model
 from django.db.models.expressions import RawSQL
 
 from aftersales.core import clock
@@ -106,10 +105,9 @@ def _save(store: Store, orders: Sequence[OrderRecord], use_copy: bool) -> SaveRe
     order_ids = dict(existing)
     if use_copy:
         order_ids.update(zip((o.external_id for o in new), _reserve_ids(Order, len(new)), strict=True))
-        stamp = str(now)  # the same time on every new order: formatted once rather than per row
-        _copy(Order, ORDER_FIELDS, [((), _order_row(store, o, buyer_ids, stamp, order_ids[o.external_id])) for o in new])
+        _copy(Order, ORDER_FIELDS, [_order_row(store, o, buyer_ids, now, order_ids[o.external_id]) for o in new])
     elif new:
-        _bulk_create(Order, ORDER_FIELDS[1:], [((), _order_row(store, o, buyer_ids, now)[1:]) for o in new])
+        _bulk_create(Order, ORDER_FIELDS[1:], [_order_row(store, o, buyer_ids, now)[1:] for o in new])
         order_ids.update(
             Order.objects.filter(store=store, external_id__in=[o.external_id for o in new])
             .values_list("external_id", "id")
@@ -121,12 +119,10 @@ def _save(store: Store, orders: Sequence[OrderRecord], use_copy: bool) -> SaveRe
         )
 
     store_id = store.pk
-    # (store, order) heads, one per order, shared by its rows: see _CopyFormat.
-    heads = {o.external_id: (store_id, order_ids[o.external_id]) for o in orders}
-    new_lines = [(heads[o.external_id], line) for o in new for line in o.lines]
+    new_lines = [(store_id, order_ids[o.external_id], *line) for o in new for line in o.lines]
     lines_written = len(new_lines)
     if old:
-        lines_written += _replace_lines(store, old, heads, new_lines)
+        lines_written += _replace_lines(store, old, existing, new_lines)
         old_ids = [existing[o.external_id] for o in old]
         Payment.objects.filter(store=store, order_id__in=old_ids).delete()
         Shipment.objects.filter(store=store, order_id__in=old_ids).delete()
@@ -134,8 +130,8 @@ def _save(store: Store, orders: Sequence[OrderRecord], use_copy: bool) -> SaveRe
         publish_on_commit("orders.updated", {"store_id": store_id, "order_ids": old_ids})
     insert = _copy if use_copy else _bulk_create
     insert(OrderLine, LINE_FIELDS, new_lines)
-    insert(Payment, PAYMENT_FIELDS, [(heads[o.external_id], p) for o in orders for p in o.payments])
-    insert(Shipment, SHIPMENT_FIELDS, [(heads[o.external_id], s) for o in orders for s in o.shipments])
+    insert(Payment, PAYMENT_FIELDS, [(store_id, order_ids[o.external_id], *p) for o in orders for p in o.payments])
+    insert(Shipment, SHIPMENT_FIELDS, [(store_id, order_ids[o.external_id], *s) for o in orders for s in o.shipments])
     return SaveResult(created=[o.external_id for o in new], updated=[o.external_id for o in old], lines=lines_written)
 
 
@@ -146,17 +142,17 @@ def _order_values(store: Store, order: OrderRecord, buyer_ids: dict[str, int]) -
             "channel": order.channel}
 
 
-def _order_row(store: Store, order: OrderRecord, buyer_ids: dict[str, int], now: dt.datetime | str,
+def _order_row(store: Store, order: OrderRecord, buyer_ids: dict[str, int], now: dt.datetime,
                order_id: int | None = None) -> tuple[Any, ...]:
     return (order_id, store.pk, order.external_id, buyer_ids[order.buyer[0]], order.placed_at,
             order.currency or store.currency, order.shipping_fee, order.free_shipping_threshold, order.total_paid(),
             order.channel, now)
 
 
-def _replace_lines(store: Store, old: Sequence[OrderRecord], heads: dict[str, tuple[int, int]],
-                   new_lines: list[tuple[tuple[int, int], tuple[Any, ...]]]) -> int:
+def _replace_lines(store: Store, old: Sequence[OrderRecord], existing: dict[str, int],
+                   new_lines: list[tuple[Any, ...]]) -> int:
     """Matches re-sent lines on line_no. Returns how many lines were written; appends inserts to new_lines."""
-    old_ids = [heads[o.external_id][1] for o in old]
+    old_ids = [existing[o.external_id] for o in old]
     stored = {
         (order_id, line_no): pk
         for pk, order_id, line_no in OrderLine.objects.filter(store=store, order_id__in=old_ids)
@@ -168,15 +164,14 @@ def _replace_lines(store: Store, old: Sequence[OrderRecord], heads: dict[str, tu
     updates: list[OrderLine] = []
     sent: set[tuple[int, int]] = set()
     for order in old:
-        head = heads[order.external_id]
-        order_id = head[1]
+        order_id = existing[order.external_id]
         for line in order.lines:
             key = (order_id, line[0])
             sent.add(key)
             if key in stored:
                 updates.append(OrderLine(pk=stored[key], **dict(zip(LINE_VALUE_FIELDS, line, strict=True))))
             else:
-                new_lines.append((head, line))
+                new_lines.append((store.pk, order_id, *line))
     gone = [pk for key, pk in stored.items() if key not in sent and pk not in referenced]
     if gone:
         OrderLine.objects.filter(store=store, pk__in=gone).delete()
@@ -244,84 +239,21 @@ def _columns(model: type[Model], fields: list[str]) -> list[Field[Any, Any]]:
     return [f for f in concrete if isinstance(f, Field)]
 
 
-class _CopyFormat:
-    """COPY text lines for one table, each built by one generated f-string.
-
-    psycopg's `write_row` costs about 3 µs a row (it looks up a dumper for every value), as much as
-    the database spends storing the row. Here the columns are known in advance, so a row becomes one
-    f-string (C speed: Decimal, int and datetime print themselves, str() of them being a form PostgreSQL
-    reads, and booleans become t/f), with `\\N` where a nullable column holds None (only
-    numbers and times are nullable here, so that is always a whole cell). Only text needs escaping,
-    and only when it holds a backslash or a control character: the generated code looks at the text
-    cells alone and hands such a rare row to `_escaped_line`, which escapes cell by cell.
-    """
-
-    def __init__(self, model: type[Model], fields: list[str], head: int) -> None:
-        """`head` leading values come as a tuple of their own (the store and order ids of a child row),
-        so that no tuple is built per row to join them."""
-        columns = _columns(model, fields)
-        quote = connection.ops.quote_name
-        self.statement = (f"COPY {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in columns)}) "
-                          "FROM STDIN")  # names from our models, never input
-        cells = [f"h[{i}]" if i < head else f"r[{i - head}]" for i in range(len(columns))]
-        parts, texts = [], []
-        for cell, column in zip(cells, columns, strict=True):
-            if isinstance(column, (CharField, TextField)):
-                if column.null:
-                    raise TypeError(f"{column}: a nullable text column would need its own None check")
-                texts.append(f"{{{cell}}}")
-                value = cell
-            elif isinstance(column, BooleanField):
-                value = f"(T if {cell} else F)"
-            else:
-                value = f"{cell}!s"  # str() itself: format() would first parse an empty format spec
-            parts.append(f"{{N if {cell} is None else {value}}}" if column.null else f"{{{value}}}")
-        tab, newline = chr(92) + "t", chr(92) + "n"  # an f-string in this source cannot hold a backslash
-        source = (f"def line(h, r):\n"
-                  f"    t = f\"{''.join(texts)}\"\n"
-                  f"    if B in t or not t.isprintable():\n"
-                  f"        return E(h, r)\n"
-                  f"    return f\"{tab.join(parts)}{newline}\"\n")
-        namespace: dict[str, Any] = {"N": "\\N", "B": "\\", "T": "t", "F": "f", "E": _escaped_line}
-        exec(compile(source, f"<COPY line of {model._meta.db_table}>", "exec"), namespace)  # noqa: S102 (our own columns)
-        self.line: Callable[[tuple[Any, ...], tuple[Any, ...]], str] = namespace["line"]
-
-
-@cache
-def _copy_format(model: type[Model], fields: tuple[str, ...], head: int) -> _CopyFormat:
-    return _CopyFormat(model, list(fields), head)
-
-
-def _copy(model: type[Model], fields: list[str], pairs: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> None:
-    """COPY rows given as (leading values, values) pairs; see _CopyFormat."""
-    if not pairs:
+def _copy(model: type[Model], fields: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    rows = list(rows)
+    if not rows:
         return
-    copy_format = _copy_format(model, tuple(fields), len(pairs[0][0]))
-    line = copy_format.line
-    with connection.cursor() as cursor, cursor.cursor.copy(copy_format.statement) as copy:
-        # Block by block (a few hundred kB each), each sent as soon as it is built: the server reads
-        # one block while the next is formatted, instead of waiting for the whole table's text.
-        for start in range(0, len(pairs), 2000):
-            copy.write("".join([line(head, row) for head, row in pairs[start:start + 2000]]))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _columns(model, fields) if f.column)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"  # names from our models, never input
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
-def _escaped_line(head: tuple[Any, ...], row: tuple[Any, ...]) -> str:
-    return "\t".join(map(_escaped, (*head, *row))) + "\n"
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _escaped(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    return str(value)
-
-
-def _bulk_create(model: type[Model], fields: list[str], pairs: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> None:
+def _bulk_create(model: type[Model], fields: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
     attnames = [f.attname for f in _columns(model, fields)]
-    objects = [model(**dict(zip(attnames, (*head, *row), strict=True))) for head, row in pairs]
+    objects = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
     if objects:
         model._default_manager.bulk_create(objects, batch_size=500)
