@@ -493,7 +493,7 @@ def _apply_group(store_id: int, rule: str, case_ids: list[int], now: dt.datetime
 
 def _raise_alerts(store_id: int, cases: list[Case], rule: str, now: dt.datetime) -> None:
     """`_raise_alert` for many cases of one store at once."""
-    from aftersales.cases.bulk import update_rows
+    from aftersales.cases.bulk import insert_rows, update_rows
 
     if not cases:
         return
@@ -506,7 +506,7 @@ def _raise_alerts(store_id: int, cases: list[Case], rule: str, now: dt.datetime)
         case.deadline_at, case.deadline_rule = next_stage(case.status, rule, case.status_changed_at,
                                                           platform_mode=platform_mode, overrides=overrides)
     update_rows(Case, cases, ["deadline_at", "deadline_rule"])
-    TimelineEntry.objects.bulk_create(entries)
+    insert_rows(TimelineEntry, entries)
     publish_many(f"case.{event}", [_payload(case, rule=rule) for case in cases])
 
 
@@ -642,7 +642,7 @@ def _lock_clocks(store_id: int, clock_ids: list[int]) -> tuple[dict[int, Case], 
 
 def _warn_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
     """`warn_clock` for many clocks of one store."""
-    from aftersales.cases.bulk import update_rows
+    from aftersales.cases.bulk import insert_rows, update_rows
 
     with transaction.atomic():
         cases, rows = _lock_clocks(store_id, clock_ids)
@@ -656,14 +656,14 @@ def _warn_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
                 "target": row.target, "due_at": row.due_at.isoformat() if row.due_at else None}))
             events.append(_payload(case, target=row.target, assignee_id=case.assignee_id))
         update_rows(SlaClock, due, ["warned_at", "warn_at"])
-        TimelineEntry.objects.bulk_create(entries)
+        insert_rows(TimelineEntry, entries)
         publish_many("sla.warning", events)
     return len(due)
 
 
 def _breach_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
     """`breach_clock` for many clocks of one store."""
-    from aftersales.cases.bulk import update_rows
+    from aftersales.cases.bulk import insert_rows, update_rows
 
     with transaction.atomic():
         cases, rows = _lock_clocks(store_id, clock_ids)
@@ -684,7 +684,7 @@ def _breach_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> in
             breached.append(_payload(case, **data))
             escalated.append(_payload(case, target=row.target, supervisor_id=supervisor))
         update_rows(SlaClock, due, ["breached_at", "breach_assignee"])
-        TimelineEntry.objects.bulk_create(entries)
+        insert_rows(TimelineEntry, entries)
         publish_many("sla.breached", breached)
         publish_many("sla.escalated", escalated)
     return len(due)
