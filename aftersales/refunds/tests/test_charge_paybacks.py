@@ -174,7 +174,7 @@ def test_a_payback_that_timed_out_is_resolved_by_asking_the_gateway_and_paid_onc
 
 def test_the_sweep_resolves_a_payback_left_open(deferred):
     store = f.make_store()
-    case, caller, charge = _charged_exchange(store)
+    case, caller, _charge = _charged_exchange(store)
     _deliver()
     _convert(caller, case)
     sandbox.script("timeout")
@@ -201,7 +201,7 @@ def test_a_refused_payback_is_retried_with_a_new_key_and_shows_in_the_timeline()
     retried = caller.post(f"/refunds/charges/{charge.pk}/payback/retry")["payback"]
     assert (retried["status"], [(a["number"], a["status"]) for a in retried["attempts"]]) == (
         "succeeded", [(1, "failed"), (2, "succeeded")])
-    assert list(SandboxGatewayRefund.objects.filter(kind="refund").values_list("amount", "status")) == [
+    assert list(SandboxGatewayRefund.objects.filter(kind="refund").order_by("id").values_list("amount", "status")) == [
         (Decimal("10.00"), "failed"), (Decimal("10.00"), "succeeded")]
     assert Charge.objects.get().refunded == Decimal("10.00")
 
@@ -220,7 +220,7 @@ def test_the_database_refuses_to_pay_a_charge_back_twice_or_beyond_what_it_took(
 
 def test_reconciliation_matches_paybacks_and_lists_one_the_gateway_holds_for_another_amount():
     store = f.make_store()
-    case, caller, charge = _charged_exchange(store)
+    case, caller, _charge = _charged_exchange(store)
     _convert(caller, case)
     day = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
 
@@ -246,7 +246,7 @@ def test_another_store_cannot_see_or_retry_a_payback():
 
 def test_the_callback_body_names_the_payback_key_and_a_forged_one_is_refused(deferred):
     store = f.make_store()
-    case, caller, charge = _charged_exchange(store)
+    case, caller, _charge = _charged_exchange(store)
     _deliver()
     _convert(caller, case)
     services.process_charge_refund(payback_id=ChargeRefund.objects.get().pk)

@@ -127,3 +127,46 @@ def test_cases_of_one_order_racing_for_its_shipping_fee_refund_it_once():
     assert sorted(map(str, results)) == ["5.00", "amount_exceeds_ceiling", "amount_exceeds_ceiling"]
     assert ShippingRefundTotal.objects.values_list("committed", flat=True).get() == Decimal("5.00")
     assert SandboxGatewayRefund.objects.filter(status="succeeded").count() == 1
+
+
+def test_a_charge_confirmed_while_its_exchange_is_given_up_and_retried_is_paid_back_once(settings):
+    from aftersales.logistics.tests.helpers import warehouse
+    from aftersales.refunds.gateways import sandbox
+    from aftersales.refunds.models import Charge, ChargeRefund
+
+    from .helpers import charged_exchange
+
+    # The sandbox confirms an hour later: the charge stays in flight until its callback is posted below.
+    settings.AFTERSALES_SANDBOX_GATEWAY = {"callback_delay_seconds": 3600, "duplicate_callbacks": 1}
+    store = f.make_store()
+    warehouse(store)
+    charge = charged_exchange(store)
+    assert Charge.objects.get(pk=charge.pk).status == "processing"
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    [(body, headers)] = sandbox.due_callbacks(now=later)
+    people = [f.staff(store, "admin") for _ in range(RACERS)]
+
+    # Three triggers racing: the case is switched to a refund, the charge's confirmation arrives (many
+    # copies), and finance retries the payback.
+    def work(index: int) -> Any:
+        if index % 4 == 0:
+            return case_services.transition_case(actor=people[index], case_id=charge.case_id, action="convert",
+                                                 outcome="return").status
+        if index % 4 == 1:
+            return services.retry_charge_refund(actor=people[index], charge_id=charge.pk).refunded
+        return services.handle_callback(gateway_name="sandbox", body=body, headers=headers)
+
+    results = _race(work)
+
+    converts, retries, callbacks = results[0::4], results[1::4], [r for i, r in enumerate(results) if i % 4 > 1]
+    assert sorted(converts, key=str) == ["action_not_allowed"] * (RACERS // 4 - 1) + ["refunding"]
+    assert callbacks.count(True) == 1 and callbacks.count(False) == len(callbacks) - 1
+    assert set(retries) <= {"not_found", "already_refunded", Decimal("10.00")}
+    # Whatever the order, the payback's own confirmation comes once more and changes nothing twice.
+    for late_body, late_headers in sandbox.due_callbacks(now=later + dt.timedelta(hours=2)):
+        services.handle_callback(gateway_name="sandbox", body=late_body, headers=late_headers)
+    payback = ChargeRefund.objects.get()
+    assert (payback.status, payback.amount, Charge.objects.get().refunded) == (
+        "succeeded", Decimal("10.00"), Decimal("10.00"))
+    assert sorted(SandboxGatewayRefund.objects.values_list("kind", "amount", "status")) == [
+        ("charge", Decimal("10.00"), "succeeded"), ("refund", Decimal("10.00"), "succeeded")]
