@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 
 from aftersales.cases import services as case_services
 from aftersales.cases.models import Case, TimelineEntry
@@ -1330,12 +1330,23 @@ def resolve_stale_paybacks(*, older_than: dt.datetime) -> int:
                            .values_list("pk", flat=True)):
         process_charge_refund(payback_id=payback_id)
         seen += 1
-    owed = (Charge.objects.filter(status=ChargeStatus.SUCCEEDED, abandoned_at__lt=older_than, payback__isnull=True)
+    # Paid and given up but never paid back: a lost trigger, or an exchange released before paybacks
+    # existed (its charge was only logged then; a released exchange never ships, so the money is owed).
+    owed = (Charge.objects.filter(Q(abandoned_at__lt=older_than) | Q(exchange__status="released"),
+                                  status=ChargeStatus.SUCCEEDED, payback__isnull=True)
             .values_list("pk", flat=True))
     for charge_id in list(owed):
         with transaction.atomic():
             locked = _lock_charge(charge_id)
-            if locked is not None:
-                _pay_back(system_actor(locked[0].store_id, "refunds"), *locked)
+            if locked is None or locked[1].status != ChargeStatus.SUCCEEDED:
+                continue
+            case, charge = locked
+            system = system_actor(case.store_id, "refunds")
+            if charge.abandoned_at is None:
+                charge.abandoned_at = clock.now()
+                charge.save(update_fields=["abandoned_at"])
+                _timeline(case, system, "exchange_charge_abandoned", {"charge_id": charge.pk, "status": charge.status,
+                                                                      "case_status": case.status})
+            _pay_back(system, case, charge)
         seen += 1
     return seen

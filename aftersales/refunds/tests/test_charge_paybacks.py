@@ -259,3 +259,19 @@ def test_the_callback_body_names_the_payback_key_and_a_forged_one_is_refused(def
     assert (refused.status_code, refused.json()["code"]) == (401, "bad_signature")
     assert json.loads(body)["out_refund_no"] == ChargeRefund.objects.get().attempts.get().idempotency_key
     assert ChargeRefund.objects.get().status == "processing"
+
+
+def test_the_sweep_pays_back_a_charge_whose_exchange_was_released_without_a_payback():
+    store = f.make_store()
+    case, caller, charge = _charged_exchange(store)
+    # As an exchange given up before paybacks existed was left: released, its charge paid and kept.
+    Exchange.objects.filter(case=case).update(status="released")
+
+    tasks.sweep((dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat())
+    tasks.sweep((dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat())  # and again: nothing more
+
+    got = caller.get(f"/refunds/charges/{charge.pk}")
+    assert (got["refunded"], got["payback"]["status"], got["payback"]["amount"]) == ("10.00", "succeeded", "10.00")
+    assert SandboxGatewayRefund.objects.filter(kind="refund").count() == 1
+    assert _events(case)[-3:] == ["exchange_charge_abandoned", "exchange_charge_refund_requested",
+                                  "exchange_charge_refunded"]
