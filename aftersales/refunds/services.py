@@ -16,6 +16,10 @@ How a refund is never paid twice:
 4. Gateway confirmations (callbacks and status answers) are applied under the case and attempt locks,
    and an attempt already final is left alone, so a callback delivered five times changes nothing the
    second to fifth time.
+5. A dearer replacement's difference the buyer paid is paid back when its exchange is given up: one
+   payback per charge (a OneToOne), the charge's `refunded` total raised under its row lock with a
+   CHECK against what it took, and keyed attempts like any refund. A charge still in flight is marked
+   abandoned and paid back by whichever confirmation lands first, under the same locks.
 """
 
 from __future__ import annotations

@@ -275,3 +275,21 @@ def test_the_sweep_pays_back_a_charge_whose_exchange_was_released_without_a_payb
     assert SandboxGatewayRefund.objects.filter(kind="refund").count() == 1
     assert _events(case)[-3:] == ["exchange_charge_abandoned", "exchange_charge_refund_requested",
                                   "exchange_charge_refunded"]
+
+
+def test_the_admin_lists_charges_and_paybacks_read_only(client):
+    from django.contrib.auth import get_user_model
+
+    store = f.make_store()
+    case, caller, charge = _charged_exchange(store)
+    _convert(caller, case)
+    operator = get_user_model().objects.create_superuser(username="operator", password="pw-for-tests-only", email="")
+    client.force_login(operator)
+    payback = ChargeRefund.objects.get()
+
+    listed = client.get("/admin/refunds/chargerefund/")
+    shown = client.get(f"/admin/refunds/charge/{charge.pk}/change/")
+
+    assert (listed.status_code, shown.status_code) == (200, 200)
+    assert f"/admin/refunds/chargerefund/{payback.pk}/change/" in listed.content.decode()
+    assert client.get("/admin/refunds/chargerefund/add/").status_code == 403
