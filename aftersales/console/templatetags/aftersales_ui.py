@@ -148,4 +148,16 @@ ACTION_LABELS = _Labels(
     refund_processing=gettext_noop("Refund processing"), refund_cancelled=gettext_noop("Refund cancelled"),
     refund_item_cancelled=gettext_noop("Refund line cancelled"),
     store_credit_consent=gettext_noop("Agreed to store credit"),
+    refund_approved=gettext_noop("Refund approved by finance"),
+    # Written by an exchange whose replacement costs more: the buyer pays the difference, and gets it
+    # back if the exchange is given up.
+    exchange_charge_requested=gettext_noop("Price difference requested"),
+    exchange_charge_succeeded=gettext_noop("Price difference paid"),
+    exchange_charge_failed=gettext_noop("Price difference payment failed"),
+    exchange_charge_cancelled=gettext_noop("Price difference payment cancelled"),
+    exchange_charge_abandoned=gettext_noop("Exchange given up after the difference was charged"),
+    exchange_charge_refund_requested=gettext_noop("Price difference being paid back"),
+    exchange_charge_refunded=gettext_noop("Price difference paid back"),
+    exchange_charge_refund_failed=gettext_noop("Paying back the price difference failed"),
+    demo_hold=gettext_noop("Placed here by the demo data"),
 )

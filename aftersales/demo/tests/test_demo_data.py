@@ -6,9 +6,11 @@ import pytest
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.test import override_settings
+from django.utils import translation
 
-from aftersales.cases.models import Case
+from aftersales.cases.models import Case, TimelineEntry
 from aftersales.catalog.models import Product
+from aftersales.console.templatetags.aftersales_ui import ACTION_LABELS
 from aftersales.demo import builder
 from aftersales.demo.paths import all_kind_states
 from aftersales.orders.models import Order, Shipment
@@ -103,3 +105,13 @@ def test_running_it_again_changes_nothing(demo):
     assert again.created is False
     assert again.counts == result.counts == builder.counts()
     assert again.logins == result.logins
+
+
+def test_every_timeline_event_the_demo_writes_has_a_label_in_both_languages(demo):
+    # The console and the buyer's page name each entry from one table; an event missing from it shows
+    # its raw code to the reader.
+    events = set(TimelineEntry.objects.values_list("event", flat=True).distinct())
+    assert sorted(events - set(ACTION_LABELS)) == []
+    with translation.override("zh-hans"):
+        untranslated = sorted(key for key in ACTION_LABELS if ACTION_LABELS.get(key) == dict.get(ACTION_LABELS, key))
+    assert untranslated == []
