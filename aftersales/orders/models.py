@@ -49,8 +49,10 @@ class Order(StoreScopedModel):
 # The `store` of a line, payment or shipment is a copy of its order's, kept so that every query can
 # name the store; the order's own foreign key already ties the row to that store. The database checks
 # each foreign key on every row it inserts (a query per row at commit, the largest cost of a large
-# import), so this copy is a plain indexed column there (db_constraint=False); Django still cascades
-# a deleted store to these rows.
+# import), so this copy is a plain column there (db_constraint=False); Django still cascades a deleted
+# store to these rows. Nor has it an index: every read of these rows names their order or their own id
+# as well (both indexed), and keeping a store index up to date was a tenth of the database's work in a
+# large import; only deleting a whole store scans these tables.
 #
 # The `order` of a line, payment or shipment is checked by the database too, but not by a foreign-key
 # constraint: those check row by row (on PostgreSQL a query and a row lock per line at commit, about
@@ -63,7 +65,8 @@ class Order(StoreScopedModel):
 
 
 class OrderLine(StoreScopedModel, ProductAttributes):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                              db_index=False)
     # No index of its own: the unique (order, line_no) index starts with it.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False,
                               db_constraint=False)
@@ -110,7 +113,8 @@ class PaymentMethod(models.TextChoices):
 
 
 class Payment(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                              db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payments", db_constraint=False)
     method = models.CharField(_("method"), max_length=20, choices=PaymentMethod.choices)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -123,7 +127,8 @@ class Payment(StoreScopedModel):
 
 
 class Shipment(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                              db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments", db_constraint=False)
     carrier = models.CharField(_("carrier"), max_length=40, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
