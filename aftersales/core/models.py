@@ -48,3 +48,5 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["principal", "key"], name="idempotency_unique_key")]
+        # The hourly purge deletes by age: a range scan, not a walk of every key kept for a day.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
