@@ -16,13 +16,12 @@ from ninja.renderers import JSONRenderer
 
 from aftersales.core.errors import ValidationFailed
 from aftersales.core.pagination import paginate
+from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
 from .models import Case
 from .schemas import (
-    ERROR_RESPONSES,
-    IDEMPOTENT,
     ActionIn,
     ActionName,
     AssignIn,

@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ninja import Schema
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from aftersales.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from aftersales.core.schemas import StrictSchema
 
 from .states import Action, Kind, Status
 
@@ -23,32 +24,6 @@ else:
     KindName = Literal[Kind.ALL]
     ActionName = Literal[tuple(value for name, value in vars(Action).items() if name.isupper())]
     StatusName = Literal[tuple(Status.LABELS)]
-
-
-class ErrorOut(Schema):
-    """Every 4xx answer of the API: a stable `code` to branch on, a message for people, and details."""
-
-    code: str = Field(examples=["action_not_allowed"])
-    message: str
-    details: dict[str, Any] = Field(
-        examples=[{"status": "awaiting_return", "allowed_actions": [{"action": "ship_return", "outcomes": []}]}]
-    )
-
-
-# Documented on every case route, so a client generator knows the failure shape as well as the success one.
-ERROR_RESPONSES: dict[int, type[ErrorOut]] = {status: ErrorOut for status in (400, 401, 403, 404, 409, 422)}
-
-# The Idempotency-Key header is read by a middleware, not by the handlers, so it is described here.
-IDEMPOTENT: dict[str, Any] = {"parameters": [{
-    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200},
-    "description": "Retry safely: the same key with the same request gets the first answer again (with "
-                   "`Idempotent-Replayed: true`) and acts only once; with another request it is refused "
-                   "(422 idempotency_key_reused). Keys belong to the caller; refused requests do not use them up.",
-}]}
-
-
-class StrictSchema(Schema):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CaseLineIn(StrictSchema):

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
-from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT
+from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services

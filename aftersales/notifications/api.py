@@ -11,8 +11,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from aftersales.cases.schemas import ERROR_RESPONSES
 from aftersales.core.errors import DomainError, PermissionDenied
+from aftersales.core.schemas import ERROR_RESPONSES
 from aftersales.stores.permissions import Actor
 
 from . import inbound, selectors, services

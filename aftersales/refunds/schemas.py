@@ -9,7 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT, StrictSchema
+from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT, StrictSchema
 
 __all__ = ["ERROR_RESPONSES", "IDEMPOTENT", "CancelIn", "ChargeOut", "ConsentIn", "ReconcileIn", "RefundIn",
            "RefundOut", "ReportOut", "ShippingRefundIn"]

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from aftersales.cases import selectors as case_selectors
-from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT
+from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
 from aftersales.logistics.schemas import ShipmentOut
 from aftersales.stores.permissions import Actor
 

@@ -8,10 +8,10 @@ from django.http import HttpRequest
 from ninja import Router
 
 from aftersales.cases import selectors as case_selectors
-from aftersales.cases.schemas import ERROR_RESPONSES
 from aftersales.cases.states import Status
 from aftersales.core import clock
 from aftersales.core.errors import PermissionDenied, ValidationFailed
+from aftersales.core.schemas import ERROR_RESPONSES
 from aftersales.stores import permissions as perm
 from aftersales.stores.permissions import Actor
 

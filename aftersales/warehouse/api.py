@@ -12,8 +12,8 @@ from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
 from aftersales.cases import selectors as case_selectors
-from aftersales.cases.schemas import ERROR_RESPONSES, IDEMPOTENT
 from aftersales.core.errors import ValidationFailed
+from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
