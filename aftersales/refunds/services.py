@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,7 +46,7 @@ from aftersales.stores import permissions as perm
 from aftersales.stores.models import Role, Store
 from aftersales.stores.permissions import Actor, system_actor
 
-from .gateways import GatewayError, GatewayTimeout, RefundOrder, get_gateway
+from .gateways import GatewayError, GatewayTimeout, PaymentGateway, RefundOrder, SubmitResult, get_gateway
 from .gateways.base import CallbackEvent, ChargeOrder, InvalidSignature
 from .gateways.sandbox import local_day_bounds
 from .models import (
@@ -507,20 +508,27 @@ def _send(item_id: int, *, new_key: bool) -> None:
                             currency=item.refund.currency,
                             payment_reference=item.payment.reference if item.payment else "",
                             reason=f"{case.number} refund step {item.refund.number}")
-    # The gateway is called outside any transaction: no lock is held while we wait for the network, and
-    # the attempt (with its key) is already committed if this process dies during the call.
-    gateway = get_gateway(attempt.gateway)
+    _call_gateway(attempt.gateway, lambda gateway: gateway.submit_refund(order), partial(_settle_attempt, attempt.pk))
+
+
+def _call_gateway(gateway_name: str, submit: Callable[[PaymentGateway], SubmitResult], settle: Callable[..., bool]) -> None:
+    """Sends one attempt (a refund, a charge or a charge paid back) and records the answer with `settle`.
+
+    The gateway is called outside any transaction: no lock is held while we wait for the network, and
+    the attempt (with its key) is already committed if this process dies during the call. A timeout
+    leaves the attempt unknown (the retry asks about the same key first); a refusal fails it."""
+    gateway = get_gateway(gateway_name)
     try:
-        result = gateway.submit_refund(order)
+        result = submit(gateway)
     except GatewayTimeout as exc:
-        _settle_attempt(attempt.pk, status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
+        settle(status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
         return
     except GatewayError as exc:
-        _settle_attempt(attempt.pk, status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
+        settle(status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
         return
     status = {"pending": AttemptStatus.ACCEPTED, "succeeded": AttemptStatus.SUCCEEDED,
               "failed": AttemptStatus.FAILED}[result.status]
-    _settle_attempt(attempt.pk, status=status, reference=result.reference, error=result.error)
+    settle(status=status, reference=result.reference, error=result.error)
     if gateway.name == "sandbox":
         from . import tasks
 
@@ -541,6 +549,31 @@ def _book_internal(case: Case, item: RefundItem) -> None:
     _after_item_change(case, item)
 
 
+def _record_answer(attempt: RefundAttempt | ChargeAttempt | ChargeRefundAttempt, what: str, *, status: str,
+                   reference: str, error: str, amount: Decimal | None) -> bool:
+    """Writes the gateway's answer on a locked attempt of any kind. False when it changes nothing: the
+    attempt is final already (a duplicated or late callback), or an "accepted" arrives after a later
+    answer. An amount other than the attempt's is refused, never booked."""
+    if attempt.status in AttemptStatus.final():
+        if status != attempt.status:
+            logger.error("gateway contradicts a final %s attempt", what,
+                         extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+        return False
+    if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
+        return False
+    if amount is not None and amount != attempt.amount:
+        logger.error("gateway reports another %s amount", what, extra={
+            "attempt": attempt.idempotency_key, "ours": str(attempt.amount), "theirs": str(amount)})
+        raise Conflict("amount_mismatch", f"the gateway reports another amount for this {what}",
+                       details={"expected": str(attempt.amount), "reported": str(amount)})
+    attempt.status, attempt.error = status, error
+    attempt.gateway_reference = reference or attempt.gateway_reference
+    if status in AttemptStatus.final():
+        attempt.finished_at = clock.now()
+    attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
+    return True
+
+
 def _settle_attempt(attempt_id: int, *, status: str, reference: str, error: str,
                     amount: Decimal | None = None) -> bool:
     """Records what the gateway said about one attempt. Returns False when it changed nothing (the
@@ -551,24 +584,8 @@ def _settle_attempt(attempt_id: int, *, status: str, reference: str, error: str,
         assert locked is not None
         case, item = locked
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status in AttemptStatus.final():
-            if status != attempt.status:
-                logger.error("gateway contradicts a final refund attempt",
-                             extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+        if not _record_answer(attempt, "refund", status=status, reference=reference, error=error, amount=amount):
             return False
-        if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
-            return False
-        if amount is not None and amount != attempt.amount:
-            logger.error("gateway reports another amount", extra={"attempt": attempt.idempotency_key,
-                                                                   "ours": str(attempt.amount), "theirs": str(amount)})
-            raise Conflict("amount_mismatch", "the gateway reports another amount for this refund",
-                           details={"expected": str(attempt.amount), "reported": str(amount)})
-        attempt.status = status
-        attempt.gateway_reference = reference or attempt.gateway_reference
-        attempt.error = error
-        if status in AttemptStatus.final():
-            attempt.finished_at = clock.now()
-        attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
         if status == AttemptStatus.SUCCEEDED:
             item.status, item.succeeded_at = ItemStatus.SUCCEEDED, clock.now()
             item.gateway_reference = attempt.gateway_reference
@@ -1006,25 +1023,8 @@ def process_charge(*, charge_id: int, new_key: bool = True) -> None:
         order = ChargeOrder(store_id=charge.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
                             currency=charge.currency, payment_reference=charge.payment.reference if charge.payment else "",
                             description=f"{case.number} replacement difference")
-    gateway = get_gateway(attempt.gateway)  # called outside any transaction, like a refund
-    try:
-        result = gateway.submit_charge(order)
-    except GatewayTimeout as exc:
-        _settle_charge_attempt(attempt.pk, status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
-        return
-    except GatewayError as exc:
-        _settle_charge_attempt(attempt.pk, status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
-        return
-    status = {"pending": AttemptStatus.ACCEPTED, "succeeded": AttemptStatus.SUCCEEDED,
-              "failed": AttemptStatus.FAILED}[result.status]
-    _settle_charge_attempt(attempt.pk, status=status, reference=result.reference, error=result.error)
-    if gateway.name == "sandbox":
-        from . import tasks
-
-        if inline_sandbox(gateway.name):
-            tasks.deliver_sandbox_callbacks()
-        else:
-            transaction.on_commit(tasks.deliver_sandbox_callbacks.delay)
+    _call_gateway(attempt.gateway, lambda gateway: gateway.submit_charge(order),
+                  partial(_settle_charge_attempt, attempt.pk))
 
 
 def _settle_charge_attempt(attempt_id: int, *, status: str, reference: str, error: str,
@@ -1036,22 +1036,8 @@ def _settle_charge_attempt(attempt_id: int, *, status: str, reference: str, erro
         assert locked is not None
         case, charge = locked
         attempt = ChargeAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status in AttemptStatus.final():
-            if status != attempt.status:
-                logger.error("gateway contradicts a final charge attempt",
-                             extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+        if not _record_answer(attempt, "charge", status=status, reference=reference, error=error, amount=amount):
             return False
-        if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
-            return False
-        if amount is not None and amount != attempt.amount:
-            logger.error("gateway reports another charge amount", extra={"attempt": attempt.idempotency_key})
-            raise Conflict("amount_mismatch", "the gateway reports another amount for this charge",
-                           details={"expected": str(attempt.amount), "reported": str(amount)})
-        attempt.status, attempt.error = status, error
-        attempt.gateway_reference = reference or attempt.gateway_reference
-        if status in AttemptStatus.final():
-            attempt.finished_at = clock.now()
-        attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
         system = system_actor(case.store_id, "refunds")
         if status == AttemptStatus.SUCCEEDED:
             charge.status, charge.succeeded_at = ChargeStatus.SUCCEEDED, clock.now()
@@ -1227,25 +1213,8 @@ def process_charge_refund(*, payback_id: int, new_key: bool = True) -> None:
         order = RefundOrder(store_id=payback.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
                             currency=payback.currency, payment_reference=payback.charge.gateway_reference,
                             reason=f"{case.number} replacement difference paid back")
-    gateway = get_gateway(attempt.gateway)  # outside any transaction, like every gateway call
-    try:
-        result = gateway.submit_refund(order)
-    except GatewayTimeout as exc:
-        _settle_payback_attempt(attempt.pk, status=AttemptStatus.UNKNOWN, reference="", error=str(exc)[:200])
-        return
-    except GatewayError as exc:
-        _settle_payback_attempt(attempt.pk, status=AttemptStatus.FAILED, reference="", error=str(exc)[:200])
-        return
-    status = {"pending": AttemptStatus.ACCEPTED, "succeeded": AttemptStatus.SUCCEEDED,
-              "failed": AttemptStatus.FAILED}[result.status]
-    _settle_payback_attempt(attempt.pk, status=status, reference=result.reference, error=result.error)
-    if gateway.name == "sandbox":
-        from . import tasks
-
-        if inline_sandbox(gateway.name):
-            tasks.deliver_sandbox_callbacks()
-        else:
-            transaction.on_commit(tasks.deliver_sandbox_callbacks.delay)
+    _call_gateway(attempt.gateway, lambda gateway: gateway.submit_refund(order),
+                  partial(_settle_payback_attempt, attempt.pk))
 
 
 def _settle_payback_attempt(attempt_id: int, *, status: str, reference: str, error: str,
@@ -1257,22 +1226,8 @@ def _settle_payback_attempt(attempt_id: int, *, status: str, reference: str, err
         assert locked is not None
         case, payback = locked
         attempt = ChargeRefundAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status in AttemptStatus.final():
-            if status != attempt.status:
-                logger.error("gateway contradicts a final payback attempt",
-                             extra={"attempt": attempt.idempotency_key, "was": attempt.status, "now": status})
+        if not _record_answer(attempt, "payback", status=status, reference=reference, error=error, amount=amount):
             return False
-        if status == AttemptStatus.ACCEPTED and attempt.status not in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
-            return False
-        if amount is not None and amount != attempt.amount:
-            logger.error("gateway reports another payback amount", extra={"attempt": attempt.idempotency_key})
-            raise Conflict("amount_mismatch", "the gateway reports another amount for this payback",
-                           details={"expected": str(attempt.amount), "reported": str(amount)})
-        attempt.status, attempt.error = status, error
-        attempt.gateway_reference = reference or attempt.gateway_reference
-        if status in AttemptStatus.final():
-            attempt.finished_at = clock.now()
-        attempt.save(update_fields=["status", "gateway_reference", "error", "finished_at"])
         system = system_actor(case.store_id, "refunds")
         if status == AttemptStatus.SUCCEEDED:
             payback.status, payback.succeeded_at = ItemStatus.SUCCEEDED, clock.now()
