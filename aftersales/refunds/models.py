@@ -135,11 +135,14 @@ class RefundItem(StoreScopedModel):
         indexes = [models.Index(fields=["store", "status"], name="refunditem_store_status")]
 
 
-class RefundAttempt(StoreScopedModel):
+class GatewayAttempt(StoreScopedModel):
+    """One sending of money to or from a payment gateway (a refund, a charge, a charge paid back), under
+    its own key. A retry after a known failure is a new attempt with a new key; after a timeout the
+    same key is asked about again, so the gateway never moves one key's money twice."""
+
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
-    item = models.ForeignKey(RefundItem, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveSmallIntegerField()
-    # Sent to the gateway as its out_refund_no / Idempotency-Key: the gateway pays one key at most once.
+    # Sent as the gateway's out_refund_no / out_trade_no / Idempotency-Key.
     idempotency_key = models.CharField(max_length=64)
     gateway = models.CharField(max_length=20)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -148,6 +151,13 @@ class RefundAttempt(StoreScopedModel):
     error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RefundAttempt(GatewayAttempt):
+    item = models.ForeignKey(RefundItem, on_delete=models.CASCADE, related_name="attempts")
 
     class Meta:
         constraints = [
@@ -266,19 +276,8 @@ class Charge(StoreScopedModel):
         indexes = [models.Index(fields=["store", "status"], name="charge_store_status")]
 
 
-class ChargeAttempt(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+class ChargeAttempt(GatewayAttempt):
     charge = models.ForeignKey(Charge, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField()
-    # The gateway's out_trade_no: it takes one key's money at most once.
-    idempotency_key = models.CharField(max_length=64)
-    gateway = models.CharField(max_length=20)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
-    gateway_reference = models.CharField(max_length=100, blank=True)
-    error = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -312,19 +311,8 @@ class ChargeRefund(StoreScopedModel):
         indexes = [models.Index(fields=["store", "status"], name="chargerefund_store_status")]
 
 
-class ChargeRefundAttempt(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+class ChargeRefundAttempt(GatewayAttempt):
     payback = models.ForeignKey(ChargeRefund, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField()
-    # The gateway's out_refund_no: it pays one key back at most once.
-    idempotency_key = models.CharField(max_length=64)
-    gateway = models.CharField(max_length=20)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
-    gateway_reference = models.CharField(max_length=100, blank=True)
-    error = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -56,6 +56,7 @@ from .models import (
     ChargeRefund,
     ChargeRefundAttempt,
     ChargeStatus,
+    GatewayAttempt,
     ItemStatus,
     LineRefundTotal,
     PaymentRefundTotal,
@@ -549,7 +550,7 @@ def _book_internal(case: Case, item: RefundItem) -> None:
     _after_item_change(case, item)
 
 
-def _record_answer(attempt: RefundAttempt | ChargeAttempt | ChargeRefundAttempt, what: str, *, status: str,
+def _record_answer(attempt: GatewayAttempt, what: str, *, status: str,
                    reference: str, error: str, amount: Decimal | None) -> bool:
     """Writes the gateway's answer on a locked attempt of any kind. False when it changes nothing: the
     attempt is final already (a duplicated or late callback), or an "accepted" arrives after a later
