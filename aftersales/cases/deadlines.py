@@ -109,5 +109,8 @@ def deadline_for_case(case: object, entered_at: dt.datetime) -> tuple[dt.datetim
     """The deadline for a case entering its current status, with its store's platform and settings."""
     store_id: int = case.store_id  # type: ignore[attr-defined]
     status: str = case.status  # type: ignore[attr-defined]
-    platform_mode, overrides = sla_selectors.timeout_settings(store_id=store_id)
+    # The store is often in hand already (a new case carries it): its platform mode is then not read again.
+    store = case.store if type(case).store.is_cached(case) else None  # type: ignore[attr-defined]
+    platform_mode, overrides = sla_selectors.timeout_settings(
+        store_id=store_id, platform_mode=store.platform_mode if store is not None else None)
     return deadline_for(status, entered_at, platform_mode=platform_mode, overrides=overrides)

@@ -196,8 +196,9 @@ def create_case(
         if needs_lines:
             assert order is not None and reason is not None
             entries.extend(_submit_for_review(case, store, order, order_lines, lines, reason, now))
+        # Callers show the case at once, and the deadline needs the store's platform: read it once.
+        case.store = store
         _set_deadline(case, now)
-        case.store = store  # callers show the case at once; spare them reading the store again
         case.save(force_insert=True)
         case_lines = CaseLine.objects.bulk_create(
             [CaseLine(store_id=actor.store_id, case=case, order_line=order_lines[line.order_line_id],

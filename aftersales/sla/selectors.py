@@ -31,19 +31,21 @@ def timeout_settings_cached() -> Iterator[None]:
         _settings_cache.reset(token)
 
 
-def timeout_settings(*, store_id: int) -> tuple[str, dict[str, int | None]]:
-    """The store's platform mode and its own timeout numbers (status -> minutes, None when off)."""
+def timeout_settings(*, store_id: int, platform_mode: str | None = None) -> tuple[str, dict[str, int | None]]:
+    """The store's platform mode and its own timeout numbers (status -> minutes, None when off). A caller
+    that holds the store passes its platform mode, which spares reading it again."""
     cache = _settings_cache.get()
     if cache is not None and store_id in cache:
         return cache[store_id]
-    found = _read_timeout_settings(store_id)
+    found = _read_timeout_settings(store_id, platform_mode)
     if cache is not None:
         cache[store_id] = found
     return found
 
 
-def _read_timeout_settings(store_id: int) -> tuple[str, dict[str, int | None]]:
-    platform_mode = Store.objects.filter(pk=store_id).values_list("platform_mode", flat=True).first() or "none"
+def _read_timeout_settings(store_id: int, platform_mode: str | None) -> tuple[str, dict[str, int | None]]:
+    if platform_mode is None:
+        platform_mode = Store.objects.filter(pk=store_id).values_list("platform_mode", flat=True).first() or "none"
     overrides = {
         status: (minutes if enabled else None)
         for status, minutes, enabled in TimeoutSetting.objects.filter(store_id=store_id)
