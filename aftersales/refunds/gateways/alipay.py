@@ -10,10 +10,15 @@ import datetime as dt
 import json
 from typing import Any
 
-from .base import CallbackEvent, ChargeOrder, GatewayRecord, RefundOrder, SubmitResult
+from .base import RefundOrder, UnwiredGateway
 
 
-class AlipayGateway:
+class AlipayGateway(UnwiredGateway):
+    """Callbacks: a posted form (notify_id, out_biz_no, refund_fee, gmt_refund, sign) verified with
+    Alipay's RSA2 public key over the sorted key=value pairs without sign and sign_type. Daily bill:
+    alipay.data.dataservice.bill.downloadurl.query with bill_type=trade, bill_date=YYYY-MM-DD."""
+
+    title = "Alipay"
     name = "alipay"
 
     def refund_request(self, order: RefundOrder, *, app_id: str) -> dict[str, Any]:
@@ -31,24 +36,3 @@ class AlipayGateway:
     def query_request(self, *, payment_reference: str, idempotency_key: str, app_id: str) -> dict[str, Any]:
         return {"app_id": app_id, "method": "alipay.trade.fastpay.refund.query", "sign_type": "RSA2",
                 "biz_content": json.dumps({"trade_no": payment_reference, "out_request_no": idempotency_key})}
-
-    def submit_refund(self, order: RefundOrder) -> SubmitResult:
-        raise NotImplementedError("configure Alipay credentials and a transport to use this adapter")
-
-    def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
-        raise NotImplementedError
-
-    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
-        raise NotImplementedError("configure credentials and a transport to use this adapter")
-
-    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
-        raise NotImplementedError
-
-    def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
-        # Alipay posts a form (notify_id, out_biz_no, refund_fee, gmt_refund, sign) verified with its
-        # RSA2 public key over the sorted key=value pairs without sign and sign_type.
-        raise NotImplementedError
-
-    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
-        # alipay.data.dataservice.bill.downloadurl.query with bill_type=trade, bill_date=YYYY-MM-DD.
-        raise NotImplementedError

@@ -105,3 +105,33 @@ class PaymentGateway(Protocol):
 
 class InvalidSignature(Exception):
     pass
+
+
+class UnwiredGateway:
+    """A real provider's adapter that shows its request shapes but has no transport yet: every call of
+    the port says so, rather than pretending to move money. A deployment subclasses it with the
+    provider's credentials, signing and HTTP client."""
+
+    name = ""
+    title = ""
+
+    def _unwired(self) -> NotImplementedError:
+        return NotImplementedError(f"configure {self.title} credentials and a transport to use this adapter")
+
+    def submit_refund(self, order: RefundOrder) -> SubmitResult:
+        raise self._unwired()
+
+    def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        raise self._unwired()
+
+    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
+        raise self._unwired()
+
+    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
+        raise self._unwired()
+
+    def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
+        raise self._unwired()
+
+    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
+        raise self._unwired()

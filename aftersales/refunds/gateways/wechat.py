@@ -6,11 +6,10 @@ signs each request (WECHATPAY2-SHA256-RSA2048) and decrypts callbacks with AEAD_
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from .base import CallbackEvent, ChargeOrder, GatewayRecord, RefundOrder, SubmitResult
+from .base import RefundOrder, UnwiredGateway
 
 REFUNDS_URL = "https://api.mch.weixin.qq.com/v3/refund/domestic/refunds"
 
@@ -20,7 +19,12 @@ def fen(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
-class WechatPayGateway:
+class WechatPayGateway(UnwiredGateway):
+    """Callbacks: headers Wechatpay-Timestamp, -Nonce, -Signature and -Serial; the resource is encrypted
+    and carries refund_status SUCCESS / CLOSED / ABNORMAL. Daily bill: GET
+    /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=REFUND, then download the file."""
+
+    title = "WeChat Pay"
     name = "wechat"
 
     def refund_request(self, order: RefundOrder, *, paid_total: Decimal, notify_url: str) -> dict[str, Any]:
@@ -33,24 +37,3 @@ class WechatPayGateway:
 
     def query_url(self, idempotency_key: str) -> str:
         return f"{REFUNDS_URL}/{idempotency_key}"
-
-    def submit_refund(self, order: RefundOrder) -> SubmitResult:
-        raise NotImplementedError("configure WeChat Pay credentials and a transport to use this adapter")
-
-    def query_refund(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
-        raise NotImplementedError
-
-    def submit_charge(self, order: ChargeOrder) -> SubmitResult:
-        raise NotImplementedError("configure credentials and a transport to use this adapter")
-
-    def query_charge(self, *, store_id: int, idempotency_key: str) -> GatewayRecord | None:
-        raise NotImplementedError
-
-    def parse_callback(self, *, body: bytes, headers: dict[str, str]) -> CallbackEvent:
-        # Headers Wechatpay-Timestamp, Wechatpay-Nonce, Wechatpay-Signature, Wechatpay-Serial; the
-        # resource is encrypted and carries refund_status SUCCESS / CLOSED / ABNORMAL.
-        raise NotImplementedError
-
-    def daily_records(self, *, store_id: int, day: dt.date, tz: dt.tzinfo) -> list[GatewayRecord]:
-        # GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=REFUND, then download the file.
-        raise NotImplementedError
