@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -74,6 +74,8 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=GatewayAttempt)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -485,22 +487,13 @@ def _send(item_id: int, *, new_key: bool) -> None:
             if item.status == ItemStatus.REQUESTED:
                 _book_internal(case, item)
             return
-        last = item.attempts.order_by("-number").first()
-        if new_key:
-            # Only an item nobody has sent yet, or one the gateway said failed, gets a fresh key.
-            if item.status not in (ItemStatus.REQUESTED, ItemStatus.FAILED):
-                return
-            if last is not None and last.status != AttemptStatus.FAILED:
-                return
-            number = 1 if last is None else last.number + 1
-            attempt = RefundAttempt.objects.create(
+        attempt = _attempt_to_send(
+            item.attempts, new_key=new_key, may_start=item.status in (ItemStatus.REQUESTED, ItemStatus.FAILED),
+            start=lambda number: RefundAttempt.objects.create(
                 store_id=item.store_id, item=item, number=number, gateway=item.gateway, amount=item.amount,
-                idempotency_key=f"rf{item.store_id}-{item.pk}-{number}", created_at=clock.now(),
-            )
-        else:
-            if last is None or last.status in AttemptStatus.final():
-                return
-            attempt = last
+                idempotency_key=f"rf{item.store_id}-{item.pk}-{number}", created_at=clock.now()))
+        if attempt is None:
+            return
         item.status = ItemStatus.PROCESSING
         item.failure_reason = ""
         item.save(update_fields=["status", "failure_reason"])
@@ -510,6 +503,22 @@ def _send(item_id: int, *, new_key: bool) -> None:
                             payment_reference=item.payment.reference if item.payment else "",
                             reason=f"{case.number} refund step {item.refund.number}")
     _call_gateway(attempt.gateway, lambda gateway: gateway.submit_refund(order), partial(_settle_attempt, attempt.pk))
+
+
+def _attempt_to_send(attempts: Any, *, new_key: bool, may_start: bool,
+                     start: Callable[[int], A]) -> A | None:
+    """The attempt to send now, under the caller's row lock. With `new_key`: a new attempt, numbered after
+    the last, only when the caller may start one and nothing was sent yet or the gateway said the last
+    key failed. Without: the last attempt again while its outcome is still open (the gateway answers a
+    key it knows with its first result). None when there is nothing to send."""
+    last = attempts.order_by("-number").first()
+    if new_key:
+        if not may_start or (last is not None and last.status != AttemptStatus.FAILED):
+            return None
+        return start(1 if last is None else last.number + 1)
+    if last is None or last.status in AttemptStatus.final():
+        return None
+    return cast(A, last)
 
 
 def _call_gateway(gateway_name: str, submit: Callable[[PaymentGateway], SubmitResult], settle: Callable[..., bool]) -> None:
@@ -1004,21 +1013,15 @@ def process_charge(*, charge_id: int, new_key: bool = True) -> None:
         if locked is None:
             return
         case, charge = locked
-        last = charge.attempts.order_by("-number").first()
-        if new_key:
-            # An abandoned exchange takes no more money: only a key already sent may be resolved.
-            if charge.status not in (ChargeStatus.REQUESTED, ChargeStatus.FAILED) or charge.abandoned_at:
-                return
-            if last is not None and last.status != AttemptStatus.FAILED:
-                return
-            number = 1 if last is None else last.number + 1
-            attempt = ChargeAttempt.objects.create(
+        # An abandoned exchange takes no more money: only a key already sent may be resolved.
+        may_start = charge.status in (ChargeStatus.REQUESTED, ChargeStatus.FAILED) and not charge.abandoned_at
+        attempt = _attempt_to_send(
+            charge.attempts, new_key=new_key, may_start=may_start,
+            start=lambda number: ChargeAttempt.objects.create(
                 store_id=charge.store_id, charge=charge, number=number, gateway=charge.gateway, amount=charge.amount,
-                idempotency_key=f"ch{charge.store_id}-{charge.pk}-{number}", created_at=clock.now())
-        else:
-            if last is None or last.status in AttemptStatus.final():
-                return
-            attempt = last
+                idempotency_key=f"ch{charge.store_id}-{charge.pk}-{number}", created_at=clock.now()))
+        if attempt is None:
+            return
         charge.status, charge.failure_reason = ChargeStatus.PROCESSING, ""
         charge.save(update_fields=["status", "failure_reason"])
         order = ChargeOrder(store_id=charge.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
@@ -1194,21 +1197,15 @@ def process_charge_refund(*, payback_id: int, new_key: bool = True) -> None:
         if locked is None:
             return
         case, payback = locked
-        last = payback.attempts.order_by("-number").first()
-        if new_key:
-            if payback.status not in (ItemStatus.REQUESTED, ItemStatus.FAILED):
-                return
-            if last is not None and last.status != AttemptStatus.FAILED:
-                return
-            number = 1 if last is None else last.number + 1
-            attempt = ChargeRefundAttempt.objects.create(
+        attempt = _attempt_to_send(
+            payback.attempts, new_key=new_key,
+            may_start=payback.status in (ItemStatus.REQUESTED, ItemStatus.FAILED),
+            start=lambda number: ChargeRefundAttempt.objects.create(
                 store_id=payback.store_id, payback=payback, number=number, gateway=payback.gateway,
                 amount=payback.amount, idempotency_key=f"cr{payback.store_id}-{payback.pk}-{number}",
-                created_at=clock.now())
-        else:
-            if last is None or last.status in AttemptStatus.final():
-                return
-            attempt = last
+                created_at=clock.now()))
+        if attempt is None:
+            return
         payback.status, payback.failure_reason = ItemStatus.PROCESSING, ""
         payback.save(update_fields=["status", "failure_reason"])
         order = RefundOrder(store_id=payback.store_id, idempotency_key=attempt.idempotency_key, amount=attempt.amount,
