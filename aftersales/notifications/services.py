@@ -28,6 +28,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from aftersales.core import clock
+from aftersales.core.bulk_writes import insert_rows
 from aftersales.core.errors import NotFound, ValidationFailed
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Role
@@ -122,7 +123,6 @@ def on_domain_events(domain_event: str, payloads: list[dict[str, Any]]) -> None:
             for event_type in event_types_for(domain_event, payload)]
     if not rows:
         return
-    from aftersales.cases.bulk import insert_rows  # by COPY on PostgreSQL: thousands of rows at once
 
     insert_rows(OutboxEvent, rows)
     event_ids = [str(row.pk) for row in rows]

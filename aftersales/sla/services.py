@@ -24,6 +24,7 @@ from aftersales.cases.deadlines import next_stage
 from aftersales.cases.models import Case, TimelineEntry, Visibility
 from aftersales.cases.states import Action, Status, find_transition
 from aftersales.core import clock
+from aftersales.core.bulk_writes import insert_rows, update_rows
 from aftersales.core.errors import DomainError, NotFound, ValidationFailed
 from aftersales.core.events import publish_many, publish_on_commit
 from aftersales.orders.models import OrderLine
@@ -100,7 +101,6 @@ class _Writes:
     def flush(self) -> None:
         # The updates first: a clock restarted on a target stops the old one, and only one may be live.
         if self.changed:
-            from aftersales.cases.bulk import update_rows
 
             update_rows(SlaClock, list(self.changed.values()), _CLOCK_FIELDS)
         if self.created:
@@ -493,7 +493,6 @@ def _apply_group(store_id: int, rule: str, case_ids: list[int], now: dt.datetime
 
 def _raise_alerts(store_id: int, cases: list[Case], rule: str, now: dt.datetime) -> None:
     """`_raise_alert` for many cases of one store at once."""
-    from aftersales.cases.bulk import insert_rows, update_rows
 
     if not cases:
         return
@@ -642,7 +641,6 @@ def _lock_clocks(store_id: int, clock_ids: list[int]) -> tuple[dict[int, Case], 
 
 def _warn_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
     """`warn_clock` for many clocks of one store."""
-    from aftersales.cases.bulk import insert_rows, update_rows
 
     with transaction.atomic():
         cases, rows = _lock_clocks(store_id, clock_ids)
@@ -663,7 +661,6 @@ def _warn_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
 
 def _breach_many(*, store_id: int, clock_ids: list[int], now: dt.datetime) -> int:
     """`breach_clock` for many clocks of one store."""
-    from aftersales.cases.bulk import insert_rows, update_rows
 
     with transaction.atomic():
         cases, rows = _lock_clocks(store_id, clock_ids)
