@@ -105,12 +105,16 @@ def next_stage(status: str, rule: str, entered_at: dt.datetime, *, platform_mode
     return entered_at + following.after, following.rule
 
 
-def deadline_for_case(case: object, entered_at: dt.datetime) -> tuple[dt.datetime | None, str]:
-    """The deadline for a case entering its current status, with its store's platform and settings."""
+def deadline_for_case(case: object, entered_at: dt.datetime, *,
+                      timeouts: tuple[str, Mapping[str, int | None]] | None = None) -> tuple[dt.datetime | None, str]:
+    """The deadline for a case entering its current status, with its store's platform and settings
+    (`timeouts`: the store's platform mode and timeout settings, when the caller has read them)."""
     store_id: int = case.store_id  # type: ignore[attr-defined]
     status: str = case.status  # type: ignore[attr-defined]
-    # The store is often in hand already (a new case carries it): its platform mode is then not read again.
-    store = case.store if type(case).store.is_cached(case) else None  # type: ignore[attr-defined]
-    platform_mode, overrides = sla_selectors.timeout_settings(
-        store_id=store_id, platform_mode=store.platform_mode if store is not None else None)
+    if timeouts is None:
+        # The store is often in hand already (a new case carries it): its platform mode is then not read again.
+        store = case.store if type(case).store.is_cached(case) else None  # type: ignore[attr-defined]
+        timeouts = sla_selectors.timeout_settings(
+            store_id=store_id, platform_mode=store.platform_mode if store is not None else None)
+    platform_mode, overrides = timeouts
     return deadline_for(status, entered_at, platform_mode=platform_mode, overrides=overrides)

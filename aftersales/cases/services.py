@@ -14,20 +14,21 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 
 from aftersales.core import clock
+from aftersales.core.bulk_writes import insert_later, one_statement
 from aftersales.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from aftersales.core.events import publish
 from aftersales.core.sequences import next_value
 from aftersales.orders.models import Order, OrderLine
 from aftersales.policies import services as policy_services
 from aftersales.sla import services as sla_services
+from aftersales.sla.models import SlaClock
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Store
 from aftersales.stores.permissions import Actor
 
+from . import order_claims
 from .deadlines import deadline_for_case
 from .evidence import check_upload
 from .models import Attachment, Case, CaseLine, Message, Priority, ReasonCode, TimelineEntry, Visibility
@@ -73,41 +74,15 @@ def _event_payload(case: Case, **extra: Any) -> dict[str, Any]:
             "status": case.status, **extra}
 
 
-def _lock_order_for(actor: Actor, order_id: int) -> Order:
-    # The order row lock serialises two requests for the same order, so both cannot claim the last
-    # unit of a line; requests on different orders never wait for each other.
-    # The store, its policy and the buyer come in the same query (only the order row is locked): the
-    # engine, the deadline and the SLA match all need them, and each extra read is a round trip.
-    order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__policy", "buyer")
-             .filter(store_id=actor.store_id, pk=order_id).first())
-    if order is None or (actor.is_buyer and order.buyer_id != actor.buyer_id):
-        raise NotFound("order")
-    return order
-
-
-def _check_line_quantities(order: Order, lines: Sequence[LineRequest]) -> dict[int, OrderLine]:
+def _check_line_quantities(claim: order_claims.OrderClaim, lines: Sequence[LineRequest]) -> dict[int, OrderLine]:
     """Lines must belong to the order, and no line may be claimed beyond what was bought minus what
     other live cases already cover (a cancelled or expired case frees its quantity)."""
+    order_lines = claim.lines
     if not lines:
         raise ValidationFailed("choose at least one order line", field="lines", code="lines_required")
     ids = [line.order_line_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("an order line appears twice", field="lines", code="duplicate_line")
-    claimed = (
-        CaseLine.objects.filter(order_line=OuterRef("pk"))
-        .exclude(case__status__in=Status.VOID)
-        .values("order_line")
-        .annotate(total=Sum("quantity"))
-        .values("total")
-    )
-    # One query reads every line of the order with what live cases already claim of it.
-    order_lines: dict[int, OrderLine] = {
-        ol.pk: ol
-        for ol in OrderLine.objects.filter(store_id=order.store_id, order=order)
-        .annotate(claimed=Coalesce(Subquery(claimed), 0))
-        .order_by("line_no")
-    }
-    already = {pk: getattr(ol, "claimed", 0) for pk, ol in order_lines.items()}
     for index, line in enumerate(lines):
         field = f"lines[{index}]"
         order_line = order_lines.get(line.order_line_id)
@@ -116,13 +91,13 @@ def _check_line_quantities(order: Order, lines: Sequence[LineRequest]) -> dict[i
                                    code="line_not_in_order")
         if line.quantity < 1:
             raise ValidationFailed("quantity must be at least 1", field=f"{field}.quantity", code="invalid_quantity")
-        available = order_line.quantity - (already.get(order_line.pk) or 0)
+        available = order_line.quantity - claim.claimed.get(order_line.pk, 0)
         if line.quantity > available:
             raise ValidationFailed(
                 "quantity exceeds what can still be claimed for this line", field=f"{field}.quantity",
                 code="quantity_exceeds_available", details={"available": available, "requested": line.quantity},
             )
-    return order_lines
+    return dict(order_lines)
 
 
 def create_case(
@@ -155,7 +130,9 @@ def create_case(
 
     now = clock.now()
     with transaction.atomic():
-        order = _lock_order_for(actor, order_id) if order_id is not None else None
+        claim = (order_claims.read(actor, order_id, reason_code=reason_code, line_count=len(lines))
+                 if order_id is not None else None)
+        order = claim.order if claim is not None else None
         resolved_buyer_id: int
         if order is not None:
             resolved_buyer_id = order.buyer_id
@@ -170,7 +147,10 @@ def create_case(
 
         reason = None
         if reason_code:
-            reason = ReasonCode.objects.filter(store_id=actor.store_id, code=reason_code, active=True).first()
+            if claim is not None and claim.reason_read:
+                reason = claim.reason
+            else:
+                reason = ReasonCode.objects.filter(store_id=actor.store_id, code=reason_code, active=True).first()
             if reason is None:
                 raise ValidationFailed(f"unknown reason {reason_code!r}", field="reason", code="invalid_reason")
         elif needs_lines:
@@ -178,10 +158,12 @@ def create_case(
 
         order_lines: dict[int, OrderLine] = {}
         if needs_lines:
-            assert order is not None
-            order_lines = _check_line_quantities(order, lines)
+            assert claim is not None
+            order_lines = _check_line_quantities(claim, lines)
 
+        # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written.
         case = Case(
+            pk=claim.case_id if claim is not None else None,
             store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
             buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=priority, subject=subject[:200],
             description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
@@ -190,38 +172,52 @@ def create_case(
         store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
         if order is not None:
             case.buyer = order.buyer
-        case.number = f"{store.case_number_prefix}-{next_value(actor.store_id, 'case'):06d}"
+        serial = claim.case_serial if claim is not None and claim.case_serial is not None \
+            else next_value(actor.store_id, "case")
+        case.number = f"{store.case_number_prefix}-{serial:06d}"
         entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
                              data={"channel": channel, "reason": reason_code or ""})]
         if needs_lines:
-            assert order is not None and reason is not None
-            entries.extend(_submit_for_review(case, store, order, order_lines, lines, reason, now))
+            assert claim is not None and order is not None and reason is not None
+            entries.extend(_submit_for_review(case, store, claim, order_lines, lines, reason, now))
         # Callers show the case at once, and the deadline needs the store's platform: read it once.
         case.store = store
-        _set_deadline(case, now)
-        case.save(force_insert=True)
-        case_lines = CaseLine.objects.bulk_create(
-            [CaseLine(store_id=actor.store_id, case=case, order_line=order_lines[line.order_line_id],
-                      quantity=line.quantity) for line in lines]
-        )
-        # The caller answers with the lines it just wrote; reading them back would cost a round trip.
-        case.written_lines = case_lines
-        TimelineEntry.objects.bulk_create(entries)
-        sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
-        publish("case.created", _event_payload(case))
+        case.deadline_at, case.deadline_rule = deadline_for_case(
+            case, now, timeouts=claim.timeouts if claim is not None else None)
+        line_ids = claim.case_line_ids if claim is not None and claim.ids_drawn else [None] * len(lines)
+        case_lines = [CaseLine(pk=line_id, store_id=actor.store_id, case=case,
+                               order_line=order_lines[line.order_line_id], quantity=line.quantity)
+                      for line_id, line in zip(line_ids, lines, strict=True)]
+        drawn = claim is not None and claim.ids_drawn
+        # With the ids drawn (PostgreSQL), the case, its lines, timeline, clocks and outbox row go in one statement.
+        with one_statement(enabled=drawn):
+            if drawn:
+                assert claim is not None and claim.sla_policies is not None
+                insert_later(Case, [case])
+                insert_later(CaseLine, case_lines)
+                insert_later(TimelineEntry, entries)
+                insert_later(SlaClock, sla_services.clocks_for_new_case(case=case, at=now, policies=claim.sla_policies))
+            else:
+                case.save(force_insert=True)
+                case_lines = CaseLine.objects.bulk_create(case_lines)
+                TimelineEntry.objects.bulk_create(entries)
+                sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
+            # The caller answers with the lines it just wrote; reading them back would cost a round trip.
+            case.written_lines = case_lines
+            publish("case.created", _event_payload(case))
     return case
 
 
-def _submit_for_review(case: Case, store: Store, order: Order, order_lines: dict[int, OrderLine],
+def _submit_for_review(case: Case, store: Store, claim: order_claims.OrderClaim, order_lines: dict[int, OrderLine],
                        lines: Sequence[LineRequest], reason: ReasonCode, now: dt.datetime) -> list[TimelineEntry]:
     """A request about goods is decided by the policy engine the moment it arrives and goes to the
     shop's review ("submitted" is the instant before); where the law allows it and the store has
     chosen so, the engine approves it on the spot."""
     system = perm.system_actor(case.store_id, "policy engine")
     case.decision = policy_services.decide(
-        store=store, order=order, order_lines=list(order_lines.values()),
+        store=store, order=claim.order, order_lines=list(order_lines.values()),
         requested=[(line.order_line_id, line.quantity) for line in lines], kind=case.kind,
-        reason_category=reason.category, notice_at=now,
+        reason_category=reason.category, notice_at=now, payments=claim.payments, shipments=claim.shipments,
     )
     entries = [TimelineEntry.of(case, system, Action.SUBMIT, now, from_status=case.status, to_status=Status.PENDING_REVIEW,
                          data={"decision": _decision_summary(case.decision)})]

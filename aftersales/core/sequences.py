@@ -7,7 +7,7 @@ numbers do on every big platform). SQLite has one writer at a time anyway, so a 
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 # Sequences this process has seen committed; the first use per process creates it if missing.
 _known_sequences: set[str] = set()
@@ -17,14 +17,27 @@ def _sequence_name(store_id: int, name: str) -> str:
     return f"aftersales_seq_{name}_{int(store_id)}"
 
 
+def postgres_sequence(store_id: int, name: str) -> str:
+    """The name of the store's sequence (PostgreSQL), created first if this process has not seen it, for a
+    caller that draws from it inside a bigger statement (`nextval(%s)` with the name as a parameter)."""
+    sequence = _sequence_name(store_id, name)
+    if sequence not in _known_sequences:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence}")
+        except IntegrityError:
+            # Another transaction created it a moment ago (IF NOT EXISTS does not see a creation that
+            # has not committed yet; it waits for it and then collides): it exists now.
+            pass
+        # Remember it only once it is committed: a rolled-back transaction takes the sequence with it.
+        transaction.on_commit(lambda: _known_sequences.add(sequence))
+    return sequence
+
+
 def next_value(store_id: int, name: str) -> int:
     if connection.vendor == "postgresql":
-        sequence = _sequence_name(store_id, name)
+        sequence = postgres_sequence(store_id, name)
         with connection.cursor() as cursor:
-            if sequence not in _known_sequences:
-                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence}")
-                # Remember it only once it is committed: a rolled-back transaction takes the sequence with it.
-                transaction.on_commit(lambda: _known_sequences.add(sequence))
             cursor.execute("SELECT nextval(%s)", [sequence])
             row = cursor.fetchone()
         assert row is not None

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from aftersales.core import clock
 
+from .kicks import run_kicks  # noqa: F401  (imported so the worker registers it)
 from .models import IdempotencyRecord
 
 # A client retries within seconds or minutes; a day is far beyond any honest retry, and keeping the

@@ -27,8 +27,8 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
-from aftersales.core import clock
-from aftersales.core.bulk_writes import insert_rows
+from aftersales.core import clock, kicks
+from aftersales.core.bulk_writes import insert_later, insert_rows
 from aftersales.core.errors import NotFound, ValidationFailed
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Role
@@ -97,8 +97,9 @@ def event_types_for(domain_event: str, payload: dict[str, Any]) -> list[str]:
 def record_event(*, store_id: int, event: str, payload: dict[str, Any]) -> OutboxEvent:
     """Writes the outbox row in the caller's transaction; the fan-out is kicked only if it commits."""
     case_id = payload.get("case_id")
-    row = OutboxEvent.objects.create(store_id=store_id, type=event, case_id=case_id, payload=payload,
-                                     created_at=clock.now())
+    row = OutboxEvent(store_id=store_id, type=event, case_id=case_id, payload=payload, created_at=clock.now())
+    # Inside a write that puts all its rows in one statement (opening a case), this row joins them.
+    insert_later(OutboxEvent, [row])
     event_id = row.pk
     transaction.on_commit(lambda: _kick_dispatch(event_id))
     return row
@@ -146,7 +147,7 @@ def _kick_dispatch(event_id: uuid.UUID) -> None:
     from . import tasks
 
     try:
-        tasks.dispatch_event.delay(str(event_id))
+        kicks.send(tasks.dispatch_event, str(event_id))
     except Exception:  # the change is committed; the sweep dispatches what a lost kick left behind
         logger.exception("notifications: could not queue dispatch of %s", event_id)
 

@@ -115,10 +115,15 @@ def facts_for_request(
     kind: str,
     reason_category: str,
     notice_at: dt.datetime,
+    payments: Sequence[Payment] | None = None,
+    shipments: Sequence[Shipment] | None = None,
 ) -> f.Facts:
-    """Facts for a request on `order`; `order_lines` are all its lines, `requested` (line id, quantity) pairs."""
-    payments = list(Payment.objects.filter(store_id=store.pk, order=order).order_by("id"))
-    shipments = list(Shipment.objects.filter(store_id=store.pk, order=order).order_by("id"))
+    """Facts for a request on `order`; `order_lines` are all its lines, `requested` (line id, quantity)
+    pairs. The order's payments and shipments (in id order) are read here unless the caller has them."""
+    if payments is None:
+        payments = list(Payment.objects.filter(store_id=store.pk, order=order).order_by("id"))
+    if shipments is None:
+        shipments = list(Shipment.objects.filter(store_id=store.pk, order=order).order_by("id"))
     signed = [s.signed_at for s in shipments if s.signed_at is not None]
     shipped = [s.shipped_at for s in shipments if s.shipped_at is not None]
     policy = _store_policy(store)
@@ -155,12 +160,15 @@ def decide(
     kind: str,
     reason_category: str,
     notice_at: dt.datetime,
+    payments: Sequence[Payment] | None = None,
+    shipments: Sequence[Shipment] | None = None,
 ) -> dict[str, Any]:
     """The decision as stored on a case. Facts the engine cannot decide on are stored as an error the
     agent can read ("the signing time is missing"), never guessed around."""
     try:
         facts = facts_for_request(store=store, order=order, order_lines=order_lines, requested=requested, kind=kind,
-                                  reason_category=reason_category, notice_at=notice_at)
+                                  reason_category=reason_category, notice_at=notice_at, payments=payments,
+                                  shipments=shipments)
         decision = evaluate(facts)
     except f.FactsError as error:
         return {"error": error.as_dict(), "decided_at": notice_at.isoformat()}
@@ -173,4 +181,5 @@ def may_auto_approve(store: Store, decision: dict[str, Any]) -> bool:
         return False
     if not decision.get("may_auto_approve", {}).get("allowed"):
         return False
-    return StorePolicy.objects.filter(store_id=store.pk, auto_approve_eligible=True).exists()
+    policy = _store_policy(store)
+    return policy is not None and policy.auto_approve_eligible

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aftersales.core import kicks
 from aftersales.core.events import subscribe
 
 
@@ -11,7 +12,7 @@ def _route_new_case(event: str, payload: dict[str, Any]) -> None:
     from .tasks import route_case
 
     # Through the queue when there is one: routing takes locks on the rule and must not slow the request.
-    route_case.delay(payload["store_id"], payload["case_id"])
+    kicks.send(route_case, payload["store_id"], payload["case_id"])
 
 
 def connect() -> None:

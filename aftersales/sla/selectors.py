@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -46,12 +46,8 @@ def timeout_settings(*, store_id: int, platform_mode: str | None = None) -> tupl
 def _read_timeout_settings(store_id: int, platform_mode: str | None) -> tuple[str, dict[str, int | None]]:
     if platform_mode is None:
         platform_mode = Store.objects.filter(pk=store_id).values_list("platform_mode", flat=True).first() or "none"
-    overrides = {
-        status: (minutes if enabled else None)
-        for status, minutes, enabled in TimeoutSetting.objects.filter(store_id=store_id)
-        .values_list("status", "minutes", "enabled")
-    }
-    return platform_mode, overrides
+    rows = TimeoutSetting.objects.filter(store_id=store_id).values_list("status", "minutes", "enabled")
+    return platform_mode, overrides_from(rows)
 
 
 def calendar_for(*, store_id: int) -> calendars.Calendar:
@@ -70,11 +66,24 @@ def calendar_for(*, store_id: int) -> calendars.Calendar:
 
 
 def matching_policy(*, store_id: int, kind: str, priority: int, channel: str, buyer_tier: str) -> SlaPolicy | None:
-    candidates = SlaPolicy.objects.filter(store_id=store_id, active=True).filter(
-        Q(kind="") | Q(kind=kind), Q(priority__isnull=True) | Q(priority=priority),
-        Q(channel="") | Q(channel=channel), Q(buyer_tier="") | Q(buyer_tier=buyer_tier),
-    )
-    return candidates.order_by("position", "id").first()
+    policies = SlaPolicy.objects.filter(store_id=store_id, active=True).order_by("position", "id")
+    return first_matching(list(policies), kind=kind, priority=priority, channel=channel, buyer_tier=buyer_tier)
+
+
+def first_matching(policies: Sequence[SlaPolicy], *, kind: str, priority: int, channel: str,
+                   buyer_tier: str) -> SlaPolicy | None:
+    """The first of a store's active policies (in position order) whose conditions all hold; an empty
+    condition holds for anything. A store has a handful, so they are read whole and matched here."""
+    for policy in policies:
+        if ((policy.kind in ("", kind)) and (policy.priority is None or policy.priority == priority)
+                and (policy.channel in ("", channel)) and (policy.buyer_tier in ("", buyer_tier))):
+            return policy
+    return None
+
+
+def overrides_from(rows: Iterable[tuple[str, int, bool]]) -> dict[str, int | None]:
+    """A store's timeout settings as (status, minutes, enabled) rows -> status: minutes, None when off."""
+    return {status: (minutes if enabled else None) for status, minutes, enabled in rows}
 
 
 def clock_state(clock: SlaClock, now: dt.datetime, calendar: calendars.Calendar) -> dict[str, Any]:

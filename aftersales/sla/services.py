@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,12 +230,8 @@ def _move(*, case: Case, event: str, actor: Actor, at: dt.datetime, data: Mappin
     live = dict(live)  # popped as the clocks are dealt with; the caller's view is rebuilt by the caller
     if event == "created":
         policy = _policy_for(case)
-        if policy is None:
-            return
-        _start_clocks(case, policy, cal, at, writes, live)
-        if case.status not in (Status.PENDING_REVIEW, Status.OPEN, Status.SUBMITTED) and Target.FIRST_RESPONSE in live:
-            # Decided the moment it arrived (the store lets the policy engine approve): that is the answer.
-            _meet(live[Target.FIRST_RESPONSE], case, cal, at, None, writes)
+        if policy is not None:
+            _open_clocks(case, policy, cal, at, writes)
         return
     action = str(data.get("action", ""))
     if event == "transitioned" and action == Action.REOPEN:
@@ -268,6 +264,28 @@ def _move(*, case: Case, event: str, actor: Actor, at: dt.datetime, data: Mappin
     if case.status in RESOLVED and Target.RESOLUTION in live:
         _meet(live.pop(Target.RESOLUTION), case, cal, at, actor.user_id if not actor.is_buyer else None, writes)
     _sync_pause(case, live, cal, at, writes)
+
+
+def _open_clocks(case: Case, policy: SlaPolicy, cal: _Calendar, at: dt.datetime, writes: _Writes) -> None:
+    live: dict[str, SlaClock] = {}
+    _start_clocks(case, policy, cal, at, writes, live)
+    if case.status not in (Status.PENDING_REVIEW, Status.OPEN, Status.SUBMITTED) and Target.FIRST_RESPONSE in live:
+        # Decided the moment it arrived (the store lets the policy engine approve): that is the answer.
+        _meet(live[Target.FIRST_RESPONSE], case, cal, at, None, writes)
+
+
+def clocks_for_new_case(*, case: Case, at: dt.datetime, policies: Sequence[SlaPolicy]) -> list[SlaClock]:
+    """The clocks a new case starts, unsaved, for a caller that writes them together with the case and
+    has read the store's active policies (in position order) already. The same rules as
+    `on_case_event(event="created")`."""
+    tier = case.buyer.tier if case.buyer_id else ""
+    policy = selectors.first_matching(policies, kind=case.kind, priority=case.priority, channel=case.channel,
+                                      buyer_tier=tier)
+    if policy is None:
+        return []
+    writes = _Writes(bulk=True)
+    _open_clocks(case, policy, _Calendar(case.store_id), at, writes)
+    return list(writes.created.values())
 
 
 def _start_clocks(case: Case, policy: SlaPolicy, cal: _Calendar, at: dt.datetime, writes: _Writes,

@@ -55,6 +55,7 @@ def actor_for_token(token: ApiToken) -> Actor:
     now = clock.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         type(token).objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now  # the process may believe this instance for a few seconds more
     return token_actor(store_id=token.store_id, token_id=token.pk, scopes=list(token.scopes), label=f"token:{token.name}")
 
 

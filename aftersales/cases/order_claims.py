@@ -1,0 +1,199 @@
+# ruff: noqa: S608 (only the models' own table and column names are put into SQL text; values are parameters)
+"""What opening a case about an order reads before anything is written: the order locked, with its
+store, the store's policy and the buyer; every line of the order with what live cases already claim
+of it; and, on PostgreSQL, everything else the new case needs, in the same round trip.
+
+The order row lock serialises two requests for the same order, so both cannot claim the last unit of
+a line; requests on different orders never wait for each other. The claims are read after the lock
+is held (a later statement, so a fresh snapshot), never in the statement that waits for it.
+
+On PostgreSQL the reads go out as one pipeline (psycopg's pipeline mode: the statements are sent
+together and run one after the other, so the lock is still taken first): the order, its lines,
+payments and shipments, the reason code, the store's timeout settings and SLA policies, and the ids
+the new rows will carry (case number, case id, case line ids). `services.create_case` then writes the
+case, its lines, its timeline and its SLA clocks in one more statement (`core.bulk_writes.insert_together`).
+Opening a case was 15 statements, each a round trip with its SQL built by the ORM; most of a create's
+time went there. Elsewhere (SQLite) the plain ORM reads below do the same job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from django.db import connection
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+
+from aftersales.core.errors import NotFound
+from aftersales.core.rows import columns_of, from_row, width_of
+from aftersales.core.sequences import postgres_sequence
+from aftersales.orders.models import Order, OrderLine, Payment, Shipment
+from aftersales.policies.models import StorePolicy
+from aftersales.sla.models import SlaPolicy, TimeoutSetting
+from aftersales.sla.selectors import overrides_from
+from aftersales.stores.models import Buyer, Store
+from aftersales.stores.permissions import Actor
+
+from .models import Case, CaseLine, ReasonCode
+from .states import Status
+
+
+@dataclass
+class OrderClaim:
+    order: Order  # its store (with the store's policy) and buyer attached
+    lines: Mapping[int, OrderLine]  # every line of the order by id, in line order
+    claimed: Mapping[int, int]  # line id -> quantity live cases already claim (cancelled and expired free theirs)
+    reason: ReasonCode | None = None
+    reason_read: bool = False  # False: the caller looks the reason up itself
+    # Read here only on PostgreSQL (None: whoever needs them reads them).
+    payments: list[Payment] | None = None
+    shipments: list[Shipment] | None = None
+    timeouts: tuple[str, dict[str, int | None]] | None = None
+    sla_policies: list[SlaPolicy] | None = None
+    # Drawn here only on PostgreSQL, so every row of the new case can be written in one statement.
+    case_serial: int | None = None
+    case_id: int | None = None
+    case_line_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ids_drawn(self) -> bool:
+        return self.case_id is not None
+
+
+def read(actor: Actor, order_id: int, *, reason_code: str | None, line_count: int) -> OrderClaim:
+    """The order (locked) and what a new case on it needs. NotFound for an order of another store, or
+    of another buyer when a buyer asks."""
+    claim = _read_pipelined(actor, order_id, reason_code, line_count) if connection.vendor == "postgresql" \
+        else _read_with_orm(actor, order_id)
+    if actor.is_buyer and claim.order.buyer_id != actor.buyer_id:
+        raise NotFound("order")
+    return claim
+
+
+# ------------------------------------------------------------------------------------------ portable
+
+
+def _read_with_orm(actor: Actor, order_id: int) -> OrderClaim:
+    order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__policy", "buyer")
+             .filter(store_id=actor.store_id, pk=order_id).first())
+    if order is None:
+        raise NotFound("order")
+    claimed = (
+        CaseLine.objects.filter(order_line=OuterRef("pk"))
+        .exclude(case__status__in=Status.VOID)
+        .values("order_line")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    rows = (OrderLine.objects.filter(store_id=order.store_id, order=order)
+            .annotate(claimed=Coalesce(Subquery(claimed), 0)).order_by("line_no"))
+    lines = {line.pk: line for line in rows}
+    return OrderClaim(order=order, lines=lines, claimed={pk: line.claimed for pk, line in lines.items()})
+
+
+# ---------------------------------------------------------------------------------------- PostgreSQL
+
+
+@cache
+def _statements() -> dict[str, str]:
+    # Built once per process from the models' own columns; each is prepared by the server after a few
+    # uses (psycopg's automatic preparation), so a busy process sends only names and values.
+    def ids(model: type[object]) -> str:
+        return f"pg_get_serial_sequence('{model._meta.db_table}', 'id')"  # type: ignore[attr-defined]
+
+    return {
+        "order": (
+            f"SELECT {columns_of(Order, 'o')}, {columns_of(Store, 's')}, {columns_of(StorePolicy, 'p')}, "
+            f"{columns_of(Buyer, 'b')} FROM orders_order o JOIN stores_store s ON s.id = o.store_id "
+            "LEFT JOIN policies_storepolicy p ON p.store_id = o.store_id JOIN stores_buyer b ON b.id = o.buyer_id "
+            "WHERE o.store_id = %s AND o.id = %s FOR UPDATE OF o"
+        ),
+        "lines": (
+            f"SELECT {columns_of(OrderLine, 'l')}, COALESCE((SELECT sum(cl.quantity) FROM cases_caseline cl "
+            "JOIN cases_case c ON c.id = cl.case_id WHERE cl.order_line_id = l.id AND c.status <> ALL(%s)), 0) "
+            "FROM orders_orderline l WHERE l.store_id = %s AND l.order_id = %s ORDER BY l.line_no"
+        ),
+        "payments": f"SELECT {columns_of(Payment, 'x')} FROM orders_payment x "
+                    "WHERE x.store_id = %s AND x.order_id = %s ORDER BY x.id",
+        "shipments": f"SELECT {columns_of(Shipment, 'x')} FROM orders_shipment x "
+                     "WHERE x.store_id = %s AND x.order_id = %s ORDER BY x.id",
+        "reason": f"SELECT {columns_of(ReasonCode, 'r')} FROM cases_reasoncode r "
+                  "WHERE r.store_id = %s AND r.code = %s AND r.active ORDER BY r.id LIMIT 1",
+        "timeouts": f"SELECT status, minutes, enabled FROM {TimeoutSetting._meta.db_table} WHERE store_id = %s",
+        "sla_policies": f"SELECT {columns_of(SlaPolicy, 'x')} FROM {SlaPolicy._meta.db_table} x "
+                        "WHERE x.store_id = %s AND x.active ORDER BY x.position, x.id",
+        "ids": (
+            f"SELECT nextval(%s::regclass), nextval({ids(Case)}), "
+            f"ARRAY(SELECT nextval({ids(CaseLine)}) FROM generate_series(1, %s))"
+        ),
+    }
+
+
+def _read_pipelined(actor: Actor, order_id: int, reason_code: str | None, line_count: int) -> OrderClaim:
+    from psycopg import Cursor
+
+    sql = _statements()
+    store_id = actor.store_id
+    sequence = postgres_sequence(store_id, "case")
+    queries: list[tuple[str, Sequence[object]]] = [
+        (sql["order"], [store_id, order_id]),
+        (sql["lines"], [sorted(Status.VOID), store_id, order_id]),
+        (sql["payments"], [store_id, order_id]),
+        (sql["shipments"], [store_id, order_id]),
+        (sql["timeouts"], [store_id]),
+        (sql["sla_policies"], [store_id]),
+        (sql["ids"], [sequence, line_count]),
+    ]
+    if reason_code:
+        queries.append((sql["reason"], [store_id, reason_code]))
+    connection.ensure_connection()
+    pg = connection.connection
+    # Server-side binding (Django's own cursors bind on the client), so the statements can be prepared.
+    cursors = [Cursor(pg) for _ in queries]
+    with pg.pipeline():
+        for cursor, (text, params) in zip(cursors, queries, strict=True):
+            cursor.execute(text, params)
+    results = [cursor.fetchall() for cursor in cursors]
+    for cursor in cursors:
+        cursor.close()
+    order_rows, line_rows, payment_rows, shipment_rows, timeout_rows, policy_rows, id_rows = results[:7]
+    if not order_rows:
+        raise NotFound("order")
+    order = _order_from(order_rows[0])
+    lines: dict[int, OrderLine] = {}
+    claimed: dict[int, int] = {}
+    width = width_of(OrderLine)
+    for row in line_rows:
+        line = from_row(OrderLine, row[:width])
+        lines[line.pk] = line
+        claimed[line.pk] = int(row[width])
+    serial, case_id, line_ids = id_rows[0]
+    reason = from_row(ReasonCode, results[7][0]) if reason_code and results[7] else None
+    return OrderClaim(
+        order=order, lines=lines, claimed=claimed, reason=reason, reason_read=True,
+        payments=[from_row(Payment, row) for row in payment_rows],
+        shipments=[from_row(Shipment, row) for row in shipment_rows],
+        timeouts=(order.store.platform_mode, overrides_from(timeout_rows)),
+        sla_policies=[from_row(SlaPolicy, row) for row in policy_rows],
+        case_serial=int(serial), case_id=int(case_id), case_line_ids=[int(i) for i in line_ids],
+    )
+
+
+def _order_from(row: Sequence[object]) -> Order:
+    """The order with its store, the store's policy (or its absence) and the buyer attached, as
+    select_related would leave them."""
+    start = 0
+    parts = []
+    for model in (Order, Store, StorePolicy, Buyer):
+        end = start + width_of(model)
+        parts.append(row[start:end])
+        start = end
+    order = from_row(Order, parts[0])
+    store = from_row(Store, parts[1])
+    policy = from_row(StorePolicy, parts[2]) if parts[2][0] is not None else None
+    Store.policy.related.set_cached_value(store, policy)
+    order.store = store
+    order.buyer = from_row(Buyer, parts[3])
+    return order
