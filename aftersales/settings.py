@@ -102,6 +102,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # Django turns psycopg's prepared statements off (prepare_threshold None). Its own cursors bind on the
+    # client and are never prepared either way; the few hot paths that bind on the server (opening a
+    # case: cases/order_claims.py, core/bulk_writes.insert_together) ask for preparation, so that each
+    # connection plans their statements once instead of on every request.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -51,9 +51,9 @@ def _actor(request: HttpRequest) -> Actor:
 _RENDERER = JSONRenderer()
 
 
-def _render(request: HttpRequest, data: dict[str, object]) -> HttpResponse:
+def _render(request: HttpRequest, data: dict[str, object], status: int = 200) -> HttpResponse:
     """Answers with data already in the response schema's shape, rendered as the API renders."""
-    return HttpResponse(_RENDERER.render(request, data, response_status=200),
+    return HttpResponse(_RENDERER.render(request, data, response_status=status), status=status,
                         content_type=f"{_RENDERER.media_type}; charset={_RENDERER.charset}")
 
 
@@ -112,7 +112,7 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> HttpRespons
              description="Errors: validation_error, order_required, buyer_required, reason_required, "
                          "invalid_reason, lines_required, lines_not_allowed, duplicate_line, line_not_in_order, "
                          "quantity_exceeds_available (422); not_found for an order or buyer not in this store (404).")
-def create_case(request: HttpRequest, body: CaseCreateIn) -> Status[dict[str, object]]:
+def create_case(request: HttpRequest, body: CaseCreateIn) -> HttpResponse:
     actor = _actor(request)
     case = services.create_case(
         actor=actor, kind=body.kind, order_id=body.order_id, buyer_id=body.buyer_id,
@@ -121,7 +121,10 @@ def create_case(request: HttpRequest, body: CaseCreateIn) -> Status[dict[str, ob
         priority=body.priority, requested_amount=body.requested_amount,
     )
     # The service hands back the case with its store and reason attached: no need to read it again.
-    return Status(201, _detail(case, actor))
+    # Built in the schema's own shape and order and rendered as it stands, for the busiest write of all:
+    # validating it through the schema again cost a tenth of the request. A test holds it equal to GET.
+    detail = _detail(case, actor)
+    return _render(request, {name: detail[name] for name in CaseDetailOut.model_fields}, status=201)
 
 
 @router.get("/cases/{case_id}", response={200: CaseDetailOut, **ERROR_RESPONSES},

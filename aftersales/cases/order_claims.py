@@ -98,8 +98,8 @@ def _read_with_orm(actor: Actor, order_id: int) -> OrderClaim:
 
 @cache
 def _statements() -> dict[str, str]:
-    # Built once per process from the models' own columns; each is prepared by the server after a few
-    # uses (psycopg's automatic preparation), so a busy process sends only names and values.
+    # Built once per process from the models' own columns, and prepared once per connection (below), so a
+    # busy process sends only the statements' names and values.
     def ids(model: type[object]) -> str:
         return f"pg_get_serial_sequence('{model._meta.db_table}', 'id')"  # type: ignore[attr-defined]
 
@@ -150,11 +150,12 @@ def _read_pipelined(actor: Actor, order_id: int, reason_code: str | None, line_c
         queries.append((sql["reason"], [store_id, reason_code]))
     connection.ensure_connection()
     pg = connection.connection
-    # Server-side binding (Django's own cursors bind on the client), so the statements can be prepared.
+    # Server-side binding (Django's own cursors bind on the client) and prepared statements (Django
+    # turns psycopg's automatic preparation off): each is planned once per connection, not per request.
     cursors = [Cursor(pg) for _ in queries]
     with pg.pipeline():
         for cursor, (text, params) in zip(cursors, queries, strict=True):
-            cursor.execute(text, params)
+            cursor.execute(text, params, prepare=True)
     results = [cursor.fetchall() for cursor in cursors]
     for cursor in cursors:
         cursor.close()

@@ -96,8 +96,9 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> No
         records = [{str(f.column): f.pre_save(row, True) for f in fields} for row in rows]
         parts.append(f"w{index} AS ({text})")
         params.append(json.dumps(records, default=_plain, separators=(",", ":"), ensure_ascii=False))
+    # Prepared: the text depends only on which models are written, so a connection plans it once.
     with Cursor(connection.connection) as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params, prepare=True)
 
 
 def _plain(value: Any) -> str:
