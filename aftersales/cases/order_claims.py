@@ -7,10 +7,10 @@ The order row lock serialises two requests for the same order, so both cannot cl
 a line; requests on different orders never wait for each other. The claims are read after the lock
 is held (a later statement, so a fresh snapshot), never in the statement that waits for it.
 
-On PostgreSQL the reads go out as one pipeline (psycopg's pipeline mode: the statements are sent
-together and run one after the other, so the lock is still taken first): the order, its lines,
-payments and shipments, the reason code, the store's timeout settings and SLA policies, and the ids
-the new rows will carry (case number, case id, case line ids). `services.create_case` then writes the
+On PostgreSQL the reads are two statements sent together (psycopg's pipeline mode: they run one after
+the other, so the lock is taken first): the order with its store, policy and buyer; then, in one row,
+its lines and what is claimed of them, payments and shipments, the reason code, the store's timeout
+settings and SLA policies, and the ids the new rows will carry (case number, case id, case line ids). `services.create_case` then writes the
 case, its lines, its timeline and its SLA clocks in one more statement (`core.bulk_writes.insert_together`).
 Opening a case was 15 statements, each a round trip with its SQL built by the ORM; most of a create's
 time went there. Elsewhere (SQLite) the plain ORM reads below do the same job.
@@ -27,7 +27,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from aftersales.core.errors import NotFound
-from aftersales.core.rows import columns_of, from_row, width_of
+from aftersales.core.rows import columns_of, from_json, from_row, loads, width_of
 from aftersales.core.sequences import postgres_sequence
 from aftersales.orders.models import Order, OrderLine, Payment, Shipment
 from aftersales.policies.models import StorePolicy
@@ -110,22 +110,26 @@ def _statements() -> dict[str, str]:
             "LEFT JOIN policies_storepolicy p ON p.store_id = o.store_id JOIN stores_buyer b ON b.id = o.buyer_id "
             "WHERE o.store_id = %s AND o.id = %s FOR UPDATE OF o"
         ),
-        "lines": (
-            f"SELECT {columns_of(OrderLine, 'l')}, COALESCE((SELECT sum(cl.quantity) FROM cases_caseline cl "
-            "JOIN cases_case c ON c.id = cl.case_id WHERE cl.order_line_id = l.id AND c.status <> ALL(%s)), 0) "
-            "FROM orders_orderline l WHERE l.store_id = %s AND l.order_id = %s ORDER BY l.line_no"
-        ),
-        "payments": f"SELECT {columns_of(Payment, 'x')} FROM orders_payment x "
-                    "WHERE x.store_id = %s AND x.order_id = %s ORDER BY x.id",
-        "shipments": f"SELECT {columns_of(Shipment, 'x')} FROM orders_shipment x "
-                     "WHERE x.store_id = %s AND x.order_id = %s ORDER BY x.id",
-        "reason": f"SELECT {columns_of(ReasonCode, 'r')} FROM cases_reasoncode r "
-                  "WHERE r.store_id = %s AND r.code = %s AND r.active ORDER BY r.id LIMIT 1",
-        "timeouts": f"SELECT status, minutes, enabled FROM {TimeoutSetting._meta.db_table} WHERE store_id = %s",
-        "sla_policies": f"SELECT {columns_of(SlaPolicy, 'x')} FROM {SlaPolicy._meta.db_table} x "
-                        "WHERE x.store_id = %s AND x.active ORDER BY x.position, x.id",
-        "ids": (
-            f"SELECT nextval(%s::regclass), nextval({ids(Case)}), "
+        # Everything else in one row, each part as JSON (numerics read back exactly, see core.rows.loads):
+        # one statement costs the driver and the server far less than seven small ones.
+        "rest": (
+            "SELECT (SELECT COALESCE(json_agg(row_to_json(l) ORDER BY l.line_no), '[]')::text "
+            "FROM orders_orderline l WHERE l.store_id = %s AND l.order_id = %s), "
+            "(SELECT COALESCE(json_object_agg(x.line_id, x.total), '{}')::text FROM (SELECT cl.order_line_id AS "
+            "line_id, sum(cl.quantity) AS total FROM orders_orderline l JOIN cases_caseline cl ON cl.order_line_id = l.id "
+            "JOIN cases_case c ON c.id = cl.case_id WHERE l.order_id = %s AND c.status <> ALL(%s) "
+            "GROUP BY cl.order_line_id) x), "
+            "(SELECT COALESCE(json_agg(row_to_json(x) ORDER BY x.id), '[]')::text FROM orders_payment x "
+            "WHERE x.store_id = %s AND x.order_id = %s), "
+            "(SELECT COALESCE(json_agg(row_to_json(x) ORDER BY x.id), '[]')::text FROM orders_shipment x "
+            "WHERE x.store_id = %s AND x.order_id = %s), "
+            "(SELECT row_to_json(r)::text FROM cases_reasoncode r WHERE r.store_id = %s AND r.code = %s AND r.active "
+            "ORDER BY r.id LIMIT 1), "
+            f"(SELECT COALESCE(json_agg(json_build_array(t.status, t.minutes, t.enabled)), '[]')::text "
+            f"FROM {TimeoutSetting._meta.db_table} t WHERE t.store_id = %s), "
+            f"(SELECT COALESCE(json_agg(row_to_json(x) ORDER BY x.position, x.id), '[]')::text "
+            f"FROM {SlaPolicy._meta.db_table} x WHERE x.store_id = %s AND x.active), "
+            f"nextval(%s::regclass), nextval({ids(Case)}), "
             f"ARRAY(SELECT nextval({ids(CaseLine)}) FROM generate_series(1, %s))"
         ),
     }
@@ -137,47 +141,34 @@ def _read_pipelined(actor: Actor, order_id: int, reason_code: str | None, line_c
     sql = _statements()
     store_id = actor.store_id
     sequence = postgres_sequence(store_id, "case")
-    queries: list[tuple[str, Sequence[object]]] = [
-        (sql["order"], [store_id, order_id]),
-        (sql["lines"], [sorted(Status.VOID), store_id, order_id]),
-        (sql["payments"], [store_id, order_id]),
-        (sql["shipments"], [store_id, order_id]),
-        (sql["timeouts"], [store_id]),
-        (sql["sla_policies"], [store_id]),
-        (sql["ids"], [sequence, line_count]),
-    ]
-    if reason_code:
-        queries.append((sql["reason"], [store_id, reason_code]))
     connection.ensure_connection()
     pg = connection.connection
-    # Server-side binding (Django's own cursors bind on the client) and prepared statements (Django
-    # turns psycopg's automatic preparation off): each is planned once per connection, not per request.
-    cursors = [Cursor(pg) for _ in queries]
-    with pg.pipeline():
-        for cursor, (text, params) in zip(cursors, queries, strict=True):
-            cursor.execute(text, params, prepare=True)
-    results = [cursor.fetchall() for cursor in cursors]
-    for cursor in cursors:
-        cursor.close()
-    order_rows, line_rows, payment_rows, shipment_rows, timeout_rows, policy_rows, id_rows = results[:7]
-    if not order_rows:
+    # Two statements in one round trip: the order is locked by the first before the second reads what
+    # is claimed of it. Server-side binding (Django's own cursors bind on the client) and prepared
+    # statements (Django turns psycopg's automatic preparation off): planned once per connection.
+    with Cursor(pg) as locked, Cursor(pg) as rest:
+        with pg.pipeline():
+            locked.execute(sql["order"], [store_id, order_id], prepare=True)
+            rest.execute(sql["rest"], [store_id, order_id, order_id, sorted(Status.VOID), store_id, order_id,
+                                       store_id, order_id, store_id, reason_code or "", store_id, store_id,
+                                       sequence, line_count], prepare=True)
+        order_row = locked.fetchone()
+        row = rest.fetchone()
+    if order_row is None:
         raise NotFound("order")
-    order = _order_from(order_rows[0])
-    lines: dict[int, OrderLine] = {}
-    claimed: dict[int, int] = {}
-    width = width_of(OrderLine)
-    for row in line_rows:
-        line = from_row(OrderLine, row[:width])
-        lines[line.pk] = line
-        claimed[line.pk] = int(row[width])
-    serial, case_id, line_ids = id_rows[0]
-    reason = from_row(ReasonCode, results[7][0]) if reason_code and results[7] else None
+    assert row is not None
+    lines_json, claimed_json, payments_json, shipments_json, reason_json, timeouts_json, policies_json, \
+        serial, case_id, line_ids = row
+    order = _order_from(order_row)
+    lines = {line.pk: line for line in (from_json(OrderLine, obj) for obj in loads(lines_json))}
+    claimed = {int(line_id): int(total) for line_id, total in loads(claimed_json).items()}
     return OrderClaim(
-        order=order, lines=lines, claimed=claimed, reason=reason, reason_read=True,
-        payments=[from_row(Payment, row) for row in payment_rows],
-        shipments=[from_row(Shipment, row) for row in shipment_rows],
-        timeouts=(order.store.platform_mode, overrides_from(timeout_rows)),
-        sla_policies=[from_row(SlaPolicy, row) for row in policy_rows],
+        order=order, lines=lines, claimed={pk: claimed.get(pk, 0) for pk in lines},
+        reason=from_json(ReasonCode, loads(reason_json)) if reason_code and reason_json else None, reason_read=True,
+        payments=[from_json(Payment, obj) for obj in loads(payments_json)],
+        shipments=[from_json(Shipment, obj) for obj in loads(shipments_json)],
+        timeouts=(order.store.platform_mode, overrides_from(tuple(item) for item in loads(timeouts_json))),
+        sla_policies=[from_json(SlaPolicy, obj) for obj in loads(policies_json)],
         case_serial=int(serial), case_id=int(case_id), case_line_ids=[int(i) for i in line_ids],
     )
 
