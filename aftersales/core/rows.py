@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import DateField, DateTimeField, DecimalField, Field, JSONField, Model, UUIDField
+from django.db.models import DateField, DateTimeField, DecimalField, Field, Model, UUIDField
 
 M = TypeVar("M", bound=Model)
 
@@ -44,14 +44,6 @@ def from_row(model: type[M], values: Sequence[Any]) -> M:
     return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], values)
 
 
-def json_columns_of(model: type[Model], alias: str) -> str:
-    """A JSON object of the row's concrete columns (PostgreSQL), for reading many small rows of several
-    tables in one statement with json_agg; `from_json` turns each object back into an instance."""
-    if any(isinstance(f, JSONField) for f in model._meta.concrete_fields):
-        raise TypeError(f"{model.__name__} has JSON columns: read it with columns_of/from_row")
-    return f"row_to_json({alias})"
-
-
 def loads(text: str | bytes) -> Any:
     """JSON from PostgreSQL with its numerics kept exact (Decimal, never float)."""
     return json.loads(text, parse_float=Decimal)
@@ -75,7 +67,8 @@ def _json_plan(model: type[Model]) -> list[tuple[str, Callable[[Any], Any] | Non
 
 
 def from_json(model: type[M], obj: dict[str, Any]) -> M:
-    """An instance of `model` from a row_to_json object parsed by `loads`, as the ORM would load it."""
+    """An instance of `model` from a row_to_json object parsed by `loads`, as the ORM would load it. Not
+    for models with JSON columns: `loads` reads their numbers as Decimal where the ORM gives floats."""
     values = []
     for column, convert in _json_plan(model):
         value = obj[column]
