@@ -69,6 +69,16 @@ class _WorkerDatabase:
             row = db.execute("SELECT status FROM cases_case WHERE id = ?", [case_id]).fetchone()
         return row[0] if row else None
 
+    def dispatched(self, event_id: uuid.UUID) -> bool:
+        from aftersales.notifications.models import OutboxEvent
+
+        if self.file is None:
+            return OutboxEvent.objects.filter(pk=event_id, dispatched_at__isnull=False).exists()
+        with closing(sqlite3.connect(self.file, timeout=20)) as db:
+            row = db.execute("SELECT dispatched_at FROM notifications_outboxevent WHERE id = ?",
+                             [event_id.hex]).fetchone()
+        return bool(row and row[0])
+
     def take_back(self) -> None:
         if self.file is not None:
             with closing(sqlite3.connect(self.file, timeout=20)) as copy:
@@ -114,3 +124,64 @@ def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, trave
     assert (entry.actor_kind, entry.data["rule"]) == ("system", "shop_review_timeout.auto_approve")
     # The sweep found the case and handed it to the workers as a batch, which moved it.
     assert "Task aftersales.sla.tasks.sweep[" in output and "Task aftersales.sla.tasks.apply_timeouts[" in output
+
+
+def test_a_new_cases_follow_ups_reach_a_real_worker_in_one_message(store, tmp_path, monkeypatch):
+    # Dispatching the new case's outbox event and routing the case are queued after the commit and
+    # sent together (core.kicks); a worker process takes the one message from Redis and runs both.
+    import redis
+    from django.test import override_settings
+
+    from aftersales.celery import app
+    from aftersales.core import kicks
+    from aftersales.notifications.models import OutboxEvent
+
+    if not _redis_answers():
+        pytest.skip(f"Redis is not answering at {REDIS_HOST}:{REDIS_PORT}")
+    # The default queue, emptied first: the message goes where `delay` sends it, on this run's database.
+    queue = app.conf.task_default_queue
+    redis.Redis.from_url(BROKER_URL).delete(queue)
+    before = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    database = _WorkerDatabase(tmp_path)
+    monkeypatch.setattr(kicks, "INTERVAL", 3600.0)  # only the explicit flush below sends
+    app._pool = None  # a pool made for another broker earlier would otherwise be used
+    app.amqp._producer_pool = None
+    app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    worker = None
+    try:
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+            case = open_return(store)
+        event = OutboxEvent.objects.get(case_id=case.pk)
+        assert event.dispatched_at is None  # waiting in this process, not run in the request
+        database.hand_over()
+        kicks.flush()
+        assert redis.Redis.from_url(BROKER_URL).llen(queue) == 1
+        env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database.url,
+               "DJANGO_SETTINGS_MODULE": "aftersales.settings"}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "aftersales", "worker", "--pool=solo", f"--queues={queue}",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and worker.poll() is None:
+            if database.dispatched(event.pk):
+                break
+            time.sleep(0.5)
+    finally:
+        output = ""
+        if worker is not None:
+            worker.terminate()
+            try:
+                output, _ = worker.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                output, _ = worker.communicate()
+            database.take_back()
+        redis.Redis.from_url(BROKER_URL).delete(queue)
+        app._pool = None
+        app.amqp._producer_pool = None
+        app.conf.update(before)
+
+    assert OutboxEvent.objects.get(pk=event.pk).dispatched_at is not None, output[-4000:]
+    assert output.count("Task aftersales.core.kicks.run_kicks[") == 2  # received and succeeded: one message
