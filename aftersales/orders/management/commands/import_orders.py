@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from aftersales.orders import importers
-from aftersales.orders.services import import_orders_csv
+from aftersales.orders.services import default_workers, import_orders_csv_file
 from aftersales.stores.models import Store
 from aftersales.stores.permissions import system_actor
 
@@ -59,6 +59,10 @@ class Command(BaseCommand):
         parser.add_argument("file", help="the CSV file (UTF-8, header row first)")
         parser.add_argument("--store", help="the store's slug; may be left out when there is only one store")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+        parser.add_argument(
+            "--workers", type=int, default=default_workers(), metavar="N",
+            help="processes sharing a large file on PostgreSQL (default: one per core, here %(default)s; 1: none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
@@ -69,8 +73,9 @@ class Command(BaseCommand):
         bar = tqdm(total=_count_rows(path), unit="rows", file=self.stderr._out, disable=options["no_progress"] or None,
                    mininterval=0.5)
         try:
-            with open(path, encoding="utf-8-sig", newline="") as stream, _cycle_collector_paused():
-                result = import_orders_csv(actor=actor, store=store, stream=stream, progress=bar.update)
+            with _cycle_collector_paused():
+                result = import_orders_csv_file(actor=actor, store=store, path=path, progress=bar.update,
+                                                workers=max(options["workers"], 1))
         except importers.UnusableFile as exc:
             raise CommandError(f"{path}: {exc}", returncode=EXIT_UNUSABLE) from exc
         except UnicodeDecodeError as exc:
