@@ -1,7 +1,8 @@
-"""Model instances from rows read by hand-written SQL, for the few hot paths that read several tables in
-one round trip (opening a case). The column list comes from the model, so a field added later is read
-too; each value goes through the field's own conversion from the database (JSON text to Python), and
-the instance is marked as loaded from the database, exactly as the ORM would leave it."""
+"""Model instances from rows read by hand-written SQL, for the few hot paths on PostgreSQL that read
+several tables in one round trip (opening a case). The column list comes from the model, so a field added
+later is read too, and the instance is marked as loaded from the database, exactly as the ORM would leave
+it. PostgreSQL only: psycopg hands back typed values (Decimal, aware datetimes), which SQLite's driver
+does not; each value still goes through the field's own conversion (JSON text to Python)."""
 
 from __future__ import annotations
 
