@@ -32,7 +32,7 @@ from .importers import OrderCsvReader, ParsedOrder, RowProblem, Slice, open_slic
 from .records import OrderRecord
 from .schemas import MAX_BATCH, OrderIn
 from .validation import check_order, problems_from
-from .writing import SaveResult, save_orders
+from .writing import BuyerDetails, SaveResult, restate_buyers, save_orders
 
 # A chunk is one transaction: about 20,000 lines keeps the fixed costs of a commit (and of the
 # statements before the copies) small against the rows, and what an interrupted import redoes short.
@@ -230,7 +230,10 @@ def _check_actor(actor: Actor, store: Store) -> None:
 
 def _import_rows(
     store: Store, reader: OrderCsvReader, progress: Callable[[int], None] | None, chunk_orders: int,
+    buyers: dict[str, BuyerDetails] | None = None,
 ) -> CsvImportResult:
+    """The import proper. With `buyers`, also the name, e-mail and phone each buyer of a written order
+    ends with in this file (a non-empty value replaces the one above it): see _import_in_processes."""
     result = CsvImportResult()
     failures: list[RowProblem] = []
     failed_orders: list[tuple[str, list[int]]] = []
@@ -241,6 +244,12 @@ def _import_rows(
         result.created += len(saved.created)
         result.updated += len(saved.updated)
         result.lines += saved.lines
+        if buyers is not None:
+            for parsed in chunk:
+                key, name, email, phone = parsed.order.buyer
+                if parsed.order.external_id not in saved.failed:
+                    known = buyers.get(key)
+                    buyers[key] = (name, email, phone) if known is None else _merged((name, email, phone), known)
         for parsed in chunk:
             if parsed.order.external_id in saved.failed:
                 code, message = saved.failed[parsed.order.external_id]
@@ -301,6 +310,7 @@ def _import_in_processes(
     running: dict[mp_connection.Connection, int] = {}
     processes = []
     results: dict[int, CsvImportResult] = {}
+    buyers: dict[int, dict[str, BuyerDetails]] = {}
     error: BaseException | None = None
     try:
         for index, part in enumerate(slices):
@@ -326,7 +336,7 @@ def _import_in_processes(
                     if progress is not None:
                         progress(value)
                 elif kind == "done":
-                    results[running[receiver]] = value
+                    results[running[receiver]], buyers[running[receiver]] = value
                 elif error is None:
                     error = value
     finally:
@@ -347,7 +357,28 @@ def _import_in_processes(
         merged.skipped_orders += part_result.skipped_orders
     merged.problems = _sorted_problems(merged.problems)
     merged.skipped_orders = _sorted_skips(merged.skipped_orders)
+    _settle_buyers(store, [buyers[index] for index in range(len(slices))])
     return merged
+
+
+def _settle_buyers(store: Store, found: list[dict[str, BuyerDetails]]) -> None:
+    """A buyer whose name, e-mail or phone differ between slices ends as after reading the file at once
+    (the last non-empty value of each), not as the slice that happened to commit last left it."""
+    details: dict[str, BuyerDetails] = {}
+    disputed = set()
+    for part in found:
+        for key, values in part.items():
+            known = details.get(key)
+            if known is not None and known != values:
+                disputed.add(key)
+            details[key] = values if known is None else _merged(values, known)
+    if disputed:
+        restate_buyers(store, {key: details[key] for key in disputed})
+
+
+def _merged(new: Sequence[str], old: BuyerDetails) -> BuyerDetails:
+    name, email, phone = (a or b for a, b in zip(new, old, strict=True))
+    return name, email, phone
 
 
 def _import_slice(store: Store, path: str, part: Slice, header_lines: int, chunk_orders: int,
@@ -355,8 +386,9 @@ def _import_slice(store: Store, path: str, part: Slice, header_lines: int, chunk
     """A worker process's whole life: import one slice, send back progress and the result (or the error)."""
     try:
         with open_slice(path, part, header_lines) as reader:
-            result = _import_rows(store, reader, lambda rows: sender.send(("progress", rows)), chunk_orders)
-        sender.send(("done", result))
+            buyers: dict[str, BuyerDetails] = {}
+            result = _import_rows(store, reader, lambda rows: sender.send(("progress", rows)), chunk_orders, buyers)
+        sender.send(("done", (result, buyers)))
     except BaseException as exc:
         with contextlib.suppress(BaseException):
             sender.send(("failed", _portable(exc)))

@@ -45,6 +45,7 @@ LINE_FIELDS = ["store", "order", *LINE_VALUE_FIELDS]
 PAYMENT_FIELDS = ["store", "order", *PAYMENT_VALUE_FIELDS]
 SHIPMENT_FIELDS = ["store", "order", *SHIPMENT_VALUE_FIELDS]
 DEADLOCK_DETECTED = "40P01"
+BuyerDetails = tuple[str, str, str]  # name, email, phone
 
 
 @dataclass
@@ -183,7 +184,12 @@ def _replace_lines(store: Store, old: Sequence[OrderRecord], existing: dict[str,
 def _upsert_buyers(store: Store, orders: Sequence[OrderRecord], postgres: bool) -> dict[str, int]:
     """The buyers of these orders, created when new. Like stores.services.upsert_buyer, but for a
     whole chunk in three statements: a non-empty name, e-mail or phone from the feed replaces ours."""
-    wanted = {o.buyer[0]: o.buyer for o in orders}
+    wanted: dict[str, tuple[str, str, str, str]] = {}
+    for order in orders:
+        known = wanted.setdefault(order.buyer[0], order.buyer)
+        if known != order.buyer:  # a later order's details, where given, as if each order came alone
+            wanted[known[0]] = (known[0], order.buyer[1] or known[1], order.buyer[2] or known[2],
+                                order.buyer[3] or known[3])
     columns = ("external_id", "pk", "name", "email", "phone")
     stored = {
         row[0]: row[1:]
@@ -214,6 +220,21 @@ def _upsert_buyers(store: Store, orders: Sequence[OrderRecord], postgres: bool) 
         changed.sort(key=attrgetter("pk"))
         Buyer.objects.bulk_update(changed, ["name", "email", "phone"], batch_size=500)
     return {key: row[0] for key, row in stored.items()}
+
+
+def restate_buyers(store: Store, details: dict[str, BuyerDetails]) -> None:
+    """Gives these buyers (external_id -> name, e-mail, phone) the details sent, where not empty; for
+    imports that wrote them in another order than the file's."""
+    changed = []
+    stored = Buyer.objects.filter(store=store, external_id__in=list(details)).values_list(
+        "external_id", "pk", "name", "email", "phone")
+    for key, pk, *values in stored:
+        merged = [new or old for new, old in zip(details[key], values, strict=True)]
+        if merged != values:
+            changed.append(Buyer(pk=pk, name=merged[0], email=merged[1], phone=merged[2]))
+    if changed:
+        changed.sort(key=attrgetter("pk"))
+        Buyer.objects.bulk_update(changed, ["name", "email", "phone"], batch_size=500)
 
 
 def _among(values: list[str], postgres: bool) -> Any:

@@ -232,3 +232,52 @@ def test_counting_lines_counts_line_breaks(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_bytes(b"a\r\nb\nc")
     assert count_lines(str(path)) == 2
+
+
+def changing_buyer_file(tmp_path):
+    """One buyer over 40 orders, whose name changes at the 30th, e-mail is given once and phone every
+    other order: one process, in chunks of any size, ends with the last non-empty value of each."""
+    header = [*HEADER, "buyer_email", "buyer_phone"]
+    rows = [[*row(f"O{n:03d}", 1, buyer_external_id="B0", buyer_name="早" if n < 30 else "晚"),
+             "a@example.com" if n == 5 else "", f"1380000{n:04d}" if n % 2 == 0 else ""] for n in range(40)]
+    return write_csv(tmp_path / "orders.csv", rows, header=header)
+
+
+def buyer_details(store):
+    return list(Buyer.objects.filter(store=store).values_list("external_id", "name", "email", "phone"))
+
+
+@pytest.mark.parametrize("chunk_orders", [1, 3, 40])
+def test_a_buyer_ends_with_the_last_details_given_whatever_the_chunks(tmp_path, chunk_orders):
+    store = f.make_store()
+    path = changing_buyer_file(tmp_path)
+
+    with open(path, encoding="utf-8", newline="") as stream:
+        import_orders_csv(actor=system_actor(store.pk), store=store, stream=stream, chunk_orders=chunk_orders)
+
+    assert buyer_details(store) == [("B0", "晚", "a@example.com", "13800000038")]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("workers", [2, 4])
+def test_a_buyer_in_several_slices_ends_as_after_one_process_whichever_commits_last(tmp_path, workers):
+    path = changing_buyer_file(tmp_path)
+    store = f.make_store()
+
+    import_orders_csv_file(actor=system_actor(store.pk), store=store, path=path, workers=workers,
+                           parallel_from_lines=1, chunk_orders=3)
+
+    assert buyer_details(store) == [("B0", "晚", "a@example.com", "13800000038")]
+
+
+def test_buyers_written_by_several_slices_are_settled_in_the_files_order():
+    # As if the first slice had committed last: its details stand, and the second slice's must win.
+    store = f.make_store()
+    Buyer.objects.create(store=store, external_id="B0", name="早", email="a@example.com", phone="138")
+    Buyer.objects.create(store=store, external_id="B1", name="同", email="", phone="")
+
+    services._settle_buyers(store, [{"B0": ("早", "a@example.com", "138"), "B1": ("同", "", "")},
+                                    {"B0": ("晚", "", "139"), "B1": ("同", "", "")}])
+
+    assert sorted(buyer_details(store)) == [("B0", "晚", "a@example.com", "139"), ("B1", "同", "", "")]
