@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -59,6 +60,11 @@ _CSV_FIELD = {"buyer.external_id": "buyer_external_id", "buyer.name": "buyer_nam
 
 
 _BARE_CR = re.compile(rb"\r(?!\n)")  # a line break of its own to the csv module
+_BLOCK = 1 << 24
+
+
+def _count_line_feeds(data: mmap.mmap, start: int, stop: int) -> int:
+    return sum(data[at:min(at + _BLOCK, stop)].count(b"\n") for at in range(start, stop, _BLOCK))
 
 
 class UnusableFile(Exception):
@@ -278,11 +284,11 @@ class OrderCsvReader:
         NUL) has one row a line, so its cuts are found by looking at a few lines, its order numbers by
         splitting bytes, and its slices are then opened at their byte offset instead of line by line.
         """
-        with open(path, "rb") as raw:
-            data = raw.read()
-        if b'"' in data or b"\0" in data or _BARE_CR.search(data) or self.header_lines != 1:
-            return self._split_rows(parts, data.count(b"\n"))
-        return self._split_lines(parts, data)
+        # Mapped rather than read: the file may be larger than the memory we care to take.
+        with open(path, "rb") as raw, mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b'"') >= 0 or data.find(b"\0") >= 0 or _BARE_CR.search(data) or self.header_lines != 1:
+                return self._split_rows(parts, _count_line_feeds(data, 0, len(data)))
+            return self._split_lines(parts, data)
 
     def _split_rows(self, parts: int, total_lines: int) -> list[Slice]:
         reader, id_position = self._reader, self._id_position
@@ -310,7 +316,7 @@ class OrderCsvReader:
         return [Slice(start, None if stop is None else stop - start, names)
                 for start, stop, names in zip(starts, ends, earlier, strict=True)]
 
-    def _split_lines(self, parts: int, data: bytes) -> list[Slice]:
+    def _split_lines(self, parts: int, data: mmap.mmap) -> list[Slice]:
         id_position = self._id_position
 
         def order_at(line: bytes) -> str | None:  # None for a blank row, as __iter__ skips it
@@ -319,13 +325,17 @@ class OrderCsvReader:
                 return None
             return cells[id_position].decode().strip() if id_position < len(cells) else ""
 
-        def orders_in(block: bytes) -> set[str]:
-            lines = block.split(b"\n")
-            if id_position == 0:
-                found = {line.partition(b",")[0] for line in lines}
-            else:
-                found = {cells[id_position] for cells in (line.split(b",", id_position + 1) for line in lines)
-                         if len(cells) > id_position}
+        def orders_in(start: int, stop: int) -> set[str]:
+            found: set[bytes] = set()
+            while start < stop:  # in blocks of whole lines
+                end = min(stop, data.find(b"\n", min(start + _BLOCK, stop) - 1) + 1 or stop)
+                lines = data[start:end].split(b"\n")
+                if id_position == 0:
+                    found.update(line.partition(b",")[0] for line in lines)
+                else:
+                    found.update(cells[id_position] for cells in (line.split(b",", id_position + 1) for line in lines)
+                                 if len(cells) > id_position)
+                start = end
             return {cell.decode().strip() for cell in found} - {""}
 
         first = data.find(b"\n") + 1
@@ -352,10 +362,10 @@ class OrderCsvReader:
                 position = line_end
             if cut is None:
                 break
-            seen |= orders_in(data[cuts[-1]:cut])
+            seen |= orders_in(cuts[-1], cut)
             cuts.append(cut)
             earlier.append(frozenset(seen))
-        lines = [data.count(b"\n", 0, cut) + 1 for cut in cuts]
+        lines = [_count_line_feeds(data, 0, cut) + 1 for cut in cuts]
         ends: list[int | None] = [*lines[1:], None]
         return [Slice(line, None if stop is None else stop - line, names, offset)
                 for line, stop, names, offset in zip(lines, ends, earlier, cuts, strict=True)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from aftersales.orders import services
+from aftersales.orders import importers, services
 from aftersales.orders.importers import OrderCsvReader, open_slice
 from aftersales.orders.models import Order, OrderLine
 from aftersales.orders.services import count_lines, import_orders_csv, import_orders_csv_file
@@ -105,9 +105,13 @@ def test_a_slice_starts_at_a_row_of_another_order_never_inside_a_quoted_cell(tmp
     assert_cut_between_orders(path, slices)
 
 
+@pytest.mark.parametrize("block", [importers._BLOCK, 7])  # also in blocks far shorter than a line
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
 @pytest.mark.parametrize("parts", [2, 7])
-def test_a_file_without_quotes_is_cut_by_its_lines_where_its_rows_would_cut_it(tmp_path, parts, ending):
+def test_a_file_without_quotes_is_cut_by_its_lines_where_its_rows_would_cut_it(
+    tmp_path, monkeypatch, parts, ending, block,
+):
+    monkeypatch.setattr(importers, "_BLOCK", block)
     # The order number in the last column (and a row short of it), blank rows, lines ended by \n or
     # \r\n: the quick cut by bytes must find rows as the csv module would. (A bare \r ends a line too,
     # which the quick cut does not look for: such a file is cut by its rows.)
