@@ -5,8 +5,9 @@ Publishing a Celery message costs a web process about as much as the rest of a s
 builds headers, serialises and talks to the broker for each one), and a busy process queues two for
 every new case. These jobs are small, idempotent and backed by a periodic sweep that repairs a lost
 one (the outbox sweep re-dispatches what nobody dispatched; a case nobody routed stays in the
-unassigned queue for a person), so they may wait a few milliseconds: a background thread of each
-process sends whatever gathered as one `run_kicks` message every `INTERVAL` seconds, or sooner when
+unassigned queue for a person), so they may wait a moment: a background thread of each
+process sends whatever gathered as one `run_kicks` message every `INTERVAL` seconds (a tenth: a busy
+process then sends one message for dozens of jobs, and nobody notices the wait), or sooner when
 `MAX_BATCH` are waiting. The worker runs them one after the other, each on its own, so one failing
 job does not stop the others.
 
@@ -26,7 +27,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-INTERVAL = 0.02
+INTERVAL = 0.1
 MAX_BATCH = 200
 
 _lock = threading.Lock()

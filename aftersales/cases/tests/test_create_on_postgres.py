@@ -1,4 +1,4 @@
-"""Opening a case on PostgreSQL reads in one pipeline and writes in one statement (`order_claims`,
+"""Opening a case on PostgreSQL reads in two statements and writes in one (`order_claims`,
 `core.bulk_writes.insert_together`). These tests hold that path to the plain ORM path it replaces: the
 same reads, the same rows written, and no more claimed than was bought when requests race."""
 
@@ -36,7 +36,7 @@ def _request(order, quantity=1):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_policy", [True, False])
-def test_the_pipelined_reads_equal_the_orm_reads(with_policy):
+def test_the_two_statement_reads_equal_the_orm_reads(with_policy):
     store = f.make_store(platform_mode="jd")
     if with_policy:
         StorePolicy.objects.create(store=store, auto_approve_eligible=True)
@@ -54,24 +54,24 @@ def test_the_pipelined_reads_equal_the_orm_reads(with_policy):
 
     with transaction.atomic():
         orm = order_claims._read_with_orm(agent, order.pk)
-        piped = order_claims._read_pipelined(agent, order.pk, "quality", 2)
+        fast = order_claims._read_on_postgres(agent, order.pk, "quality", 2)
 
-    assert _values(piped.order) == _values(orm.order)
-    assert _values(piped.order.store) == _values(orm.order.store)
-    assert _values(piped.order.buyer) == _values(orm.order.buyer)
-    assert (_values(piped.order.store.policy) if with_policy else None) == \
+    assert _values(fast.order) == _values(orm.order)
+    assert _values(fast.order.store) == _values(orm.order.store)
+    assert _values(fast.order.buyer) == _values(orm.order.buyer)
+    assert (_values(fast.order.store.policy) if with_policy else None) == \
         (_values(orm.order.store.policy) if with_policy else None)
     if not with_policy:
         with pytest.raises(StorePolicy.DoesNotExist):
-            piped.order.store.policy  # noqa: B018 (the absence is cached, as select_related leaves it)
-    assert [(pk, _values(line)) for pk, line in piped.lines.items()] == \
+            fast.order.store.policy  # noqa: B018 (the absence is cached, as select_related leaves it)
+    assert [(pk, _values(line)) for pk, line in fast.lines.items()] == \
         [(pk, _values(line)) for pk, line in orm.lines.items()]
-    assert dict(piped.claimed) == dict(orm.claimed) == {first.pk: 1, second.pk: 0}
-    assert piped.reason is not None and piped.reason.code == "quality"
-    assert [p.amount for p in piped.payments or []] == [Decimal("3197.00")]
-    assert [s.carrier for s in piped.shipments or []] == ["SF"]
-    assert piped.timeouts == ("jd", {})
-    assert len(piped.case_line_ids) == 2 and piped.case_id is not None and piped.case_serial == 3
+    assert dict(fast.claimed) == dict(orm.claimed) == {first.pk: 1, second.pk: 0}
+    assert fast.reason is not None and fast.reason.code == "quality"
+    assert [p.amount for p in fast.payments or []] == [Decimal("3197.00")]
+    assert [s.carrier for s in fast.shipments or []] == ["SF"]
+    assert fast.timeouts == ("jd", {})
+    assert len(fast.case_line_ids) == 2 and fast.case_id is not None and fast.case_serial == 3
 
 
 @pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_a_case_written_in_one_statement_equals_one_written_by_the_orm(monkeypat
 
     fast = open_case(orders[0])
     # The same request through the portable reads, which leave the writes to the ORM.
-    monkeypatch.setattr(order_claims, "_read_pipelined",
+    monkeypatch.setattr(order_claims, "_read_on_postgres",
                         lambda actor, order_id, reason_code, line_count: order_claims._read_with_orm(actor, order_id))
     plain = open_case(orders[1])
 
