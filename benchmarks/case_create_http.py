@@ -1,7 +1,7 @@
 """How many return cases a second the HTTP API opens, and how fast, under gunicorn on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python benchmarks/case_create_http.py --servers sync:2,sync:4,gthread:2x4 --duration 20
+        .venv/bin/python benchmarks/case_create_http.py --servers sync:3,sync:4,gthread:4x4 --duration 20
 
 Recreates the database `aftersales_bench` (never the one DATABASE_URL names), migrates it, loads one
 store, an API token and one-line orders, then for each server configuration starts gunicorn on a free
@@ -206,7 +206,7 @@ def database_counts(store_id: int) -> tuple[int, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", default="sync:2,sync:4,gthread:2x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
+    parser.add_argument("--servers", default="sync:3,sync:4,gthread:4x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
                         help="comma-separated gunicorn configurations: sync:N or gthread:NxT (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (default %(default)s)")
     parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per run (default %(default)s)")
