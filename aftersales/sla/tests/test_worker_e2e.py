@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -85,6 +86,33 @@ class _WorkerDatabase:
                 copy.backup(connection.connection)
 
 
+def _start_worker(queue: str, database: _WorkerDatabase) -> subprocess.Popen[str]:
+    env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database.url,
+           "DJANGO_SETTINGS_MODULE": "aftersales.settings"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "aftersales", "worker", "--pool=solo", f"--queues={queue}",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_until(done: Callable[[], bool], worker: subprocess.Popen[str], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and worker.poll() is None and not done():
+        time.sleep(0.5)
+
+
+def _stop_worker(worker: subprocess.Popen[str]) -> str:
+    """Stops the worker and returns what it printed."""
+    worker.terminate()
+    try:
+        output, _ = worker.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        output, _ = worker.communicate()
+    return output
+
+
 def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, travel, tmp_path):
     if not _redis_answers():
         pytest.skip(f"Redis is not answering at {REDIS_HOST}:{REDIS_PORT}")
@@ -94,28 +122,13 @@ def test_a_real_worker_runs_the_sweep_from_redis_and_the_case_moves(store, trave
     travel.stop()
     database.hand_over()
     queue = f"e2e-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database.url,
-           "DJANGO_SETTINGS_MODULE": "aftersales.settings"}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "aftersales", "worker", "--pool=solo", f"--queues={queue}",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    worker = _start_worker(queue, database)
     try:
         sender = Celery(broker=BROKER_URL)
         sender.send_task("aftersales.sla.tasks.sweep", queue=queue)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and worker.poll() is None:
-            if database.status_of(case.pk) == "awaiting_return":
-                break
-            time.sleep(0.5)
+        _wait_until(lambda: database.status_of(case.pk) == "awaiting_return", worker)
     finally:
-        worker.terminate()
-        try:
-            output, _ = worker.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output, _ = worker.communicate()
+        output = _stop_worker(worker)
         database.take_back()
 
     moved = Case.objects.get(pk=case.pk)
@@ -156,27 +169,12 @@ def test_a_new_cases_follow_ups_reach_a_real_worker_in_one_message(store, tmp_pa
         database.hand_over()
         kicks.flush()
         assert redis.Redis.from_url(BROKER_URL).llen(queue) == 1
-        env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "DATABASE_URL": database.url,
-               "DJANGO_SETTINGS_MODULE": "aftersales.settings"}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "aftersales", "worker", "--pool=solo", f"--queues={queue}",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and worker.poll() is None:
-            if database.dispatched(event.pk):
-                break
-            time.sleep(0.5)
+        worker = _start_worker(queue, database)
+        _wait_until(lambda: database.dispatched(event.pk), worker)
     finally:
         output = ""
         if worker is not None:
-            worker.terminate()
-            try:
-                output, _ = worker.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                output, _ = worker.communicate()
+            output = _stop_worker(worker)
             database.take_back()
         redis.Redis.from_url(BROKER_URL).delete(queue)
         app._pool = None
