@@ -38,13 +38,18 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     arrays = [_column_values(column, rows) for column in columns]
     quote = connection.ops.quote_name
     names = [quote(str(column.column)) for column in columns]
-    unnest = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
+    unnest = ", ".join(f"%b::{column.db_type(connection)}[]" for column in columns)
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
-    # Only the model's own table and column names are put in the text; every value is a parameter.
+    # Only the model's own table and column names are put in the text; every value is a parameter, bound
+    # on the server in binary form: Django's cursors quote arrays on the client, character by character
+    # (a third of re-sending an order file went there).
     sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM unnest({unnest}) "  # noqa: S608
            f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+    from psycopg import Cursor
+
+    connection.ensure_connection()
+    with Cursor(connection.connection) as cursor:
+        cursor.execute(sql, arrays, prepare=True)
 
 
 def _column_values(column: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
