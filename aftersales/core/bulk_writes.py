@@ -1,6 +1,7 @@
-"""Writing many rows of one model in one statement, for the paths that move thousands at once (sweeps,
-outbox fan-out). Plain Django elsewhere; on PostgreSQL the faster forms, with only the model's own table
-and column names in the SQL text and every value passed as data."""
+"""Writing many rows in one statement: of one model, for the paths that move thousands at once (sweeps,
+outbox fan-out, re-sent orders), and of several models, for the busiest single write (opening a case:
+`insert_together`, `one_statement`). Plain Django elsewhere; on PostgreSQL the faster forms, with only
+the models' own table and column names in the SQL text and every value passed as data."""
 
 from __future__ import annotations
 
