@@ -1,19 +1,19 @@
 # ruff: noqa: S608 (only the models' own table and column names are put into SQL text; values are parameters)
 """What opening a case about an order reads before anything is written: the order locked, with its
 store, the store's policy and the buyer; every line of the order with what live cases already claim
-of it; and, on PostgreSQL, everything else the new case needs, in the same round trip.
+of it; and, on PostgreSQL, everything else the new case needs.
 
 The order row lock serialises two requests for the same order, so both cannot claim the last unit of
 a line; requests on different orders never wait for each other. The claims are read after the lock
 is held (a later statement, so a fresh snapshot), never in the statement that waits for it.
 
-On PostgreSQL the reads are two statements: the order with its store, policy and buyer, locked; then, in
-one row,
-its lines and what is claimed of them, payments and shipments, the reason code, the store's timeout
-settings and SLA policies, and the ids the new rows will carry (case number, case id, case line ids). `services.create_case` then writes the
-case, its lines, its timeline and its SLA clocks in one more statement (`core.bulk_writes.insert_together`).
-Opening a case was 15 statements, each a round trip with its SQL built by the ORM; most of a create's
-time went there. Elsewhere (SQLite) the plain ORM reads below do the same job.
+On PostgreSQL the reads are two statements: the order with its store, policy and buyer, locked; then,
+in one row, its lines and what is claimed of them, payments and shipments, the reason code, the
+store's timeout settings and SLA policies, and the ids the new rows will carry (case number, case id,
+case line ids). `services.create_case` then writes the case, its lines, timeline, SLA clocks and outbox
+row in one more statement (`core.bulk_writes.insert_together`). Opening a case was 15 statements, each
+with its SQL built by the ORM; most of a create's time went there. Elsewhere (SQLite) the plain ORM
+reads below do the same job.
 """
 
 from __future__ import annotations
