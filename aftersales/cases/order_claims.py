@@ -19,12 +19,13 @@ reads below do the same job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 from django.db import connection
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from psycopg import Cursor
 
 from aftersales.core.errors import NotFound
 from aftersales.core.rows import columns_of, from_json, from_row, loads, width_of
@@ -40,33 +41,35 @@ from .models import Case, CaseLine, ReasonCode
 from .states import Status
 
 
+@dataclass(frozen=True)
+class DrawnIds:
+    """Ids the new case's rows will carry, drawn from their sequences before anything is written, so that
+    every row can name its case and all of them go in one statement."""
+
+    case_serial: int  # the number after the store's prefix
+    case_id: int
+    case_line_ids: list[int]
+
+
 @dataclass
 class OrderClaim:
     order: Order  # its store (with the store's policy) and buyer attached
     lines: Mapping[int, OrderLine]  # every line of the order by id, in line order
     claimed: Mapping[int, int]  # line id -> quantity live cases already claim (cancelled and expired free theirs)
-    reason: ReasonCode | None = None
-    reason_read: bool = False  # False: the caller looks the reason up itself
+    reason: ReasonCode | None = None  # the active reason code asked for, if any
     # Read here only on PostgreSQL (None: whoever needs them reads them).
     payments: list[Payment] | None = None
     shipments: list[Shipment] | None = None
     timeouts: tuple[str, dict[str, int | None]] | None = None
     sla_policies: list[SlaPolicy] | None = None
-    # Drawn here only on PostgreSQL, so every row of the new case can be written in one statement.
-    case_serial: int | None = None
-    case_id: int | None = None
-    case_line_ids: list[int] = field(default_factory=list)
-
-    @property
-    def ids_drawn(self) -> bool:
-        return self.case_id is not None
+    ids: DrawnIds | None = None  # PostgreSQL only
 
 
 def read(actor: Actor, order_id: int, *, reason_code: str | None, line_count: int) -> OrderClaim:
     """The order (locked) and what a new case on it needs. NotFound for an order of another store, or
     of another buyer when a buyer asks."""
     claim = _read_on_postgres(actor, order_id, reason_code, line_count) if connection.vendor == "postgresql" \
-        else _read_with_orm(actor, order_id)
+        else _read_with_orm(actor, order_id, reason_code)
     if actor.is_buyer and claim.order.buyer_id != actor.buyer_id:
         raise NotFound("order")
     return claim
@@ -75,7 +78,7 @@ def read(actor: Actor, order_id: int, *, reason_code: str | None, line_count: in
 # ------------------------------------------------------------------------------------------ portable
 
 
-def _read_with_orm(actor: Actor, order_id: int) -> OrderClaim:
+def _read_with_orm(actor: Actor, order_id: int, reason_code: str | None) -> OrderClaim:
     order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__policy", "buyer")
              .filter(store_id=actor.store_id, pk=order_id).first())
     if order is None:
@@ -90,7 +93,12 @@ def _read_with_orm(actor: Actor, order_id: int) -> OrderClaim:
     rows = (OrderLine.objects.filter(store_id=order.store_id, order=order)
             .annotate(claimed=Coalesce(Subquery(claimed), 0)).order_by("line_no"))
     lines = {line.pk: line for line in rows}
-    return OrderClaim(order=order, lines=lines, claimed={pk: line.claimed for pk, line in lines.items()})
+    reason = active_reason(actor.store_id, reason_code) if reason_code else None
+    return OrderClaim(order=order, lines=lines, claimed={pk: line.claimed for pk, line in lines.items()}, reason=reason)
+
+
+def active_reason(store_id: int, code: str) -> ReasonCode | None:
+    return ReasonCode.objects.filter(store_id=store_id, code=code, active=True).first()
 
 
 # ---------------------------------------------------------------------------------------- PostgreSQL
@@ -136,8 +144,6 @@ def _statements() -> dict[str, str]:
 
 
 def _read_on_postgres(actor: Actor, order_id: int, reason_code: str | None, line_count: int) -> OrderClaim:
-    from psycopg import Cursor
-
     sql = _statements()
     store_id = actor.store_id
     sequence = postgres_sequence(store_id, "case")
@@ -165,12 +171,12 @@ def _read_on_postgres(actor: Actor, order_id: int, reason_code: str | None, line
     claimed = {int(line_id): int(total) for line_id, total in loads(claimed_json).items()}
     return OrderClaim(
         order=order, lines=lines, claimed={pk: claimed.get(pk, 0) for pk in lines},
-        reason=from_json(ReasonCode, loads(reason_json)) if reason_code and reason_json else None, reason_read=True,
+        reason=from_json(ReasonCode, loads(reason_json)) if reason_code and reason_json else None,
         payments=[from_json(Payment, obj) for obj in loads(payments_json)],
         shipments=[from_json(Shipment, obj) for obj in loads(shipments_json)],
         timeouts=(order.store.platform_mode, overrides_from(tuple(item) for item in loads(timeouts_json))),
         sla_policies=[from_json(SlaPolicy, obj) for obj in loads(policies_json)],
-        case_serial=int(serial), case_id=int(case_id), case_line_ids=[int(i) for i in line_ids],
+        ids=DrawnIds(case_serial=int(serial), case_id=int(case_id), case_line_ids=[int(i) for i in line_ids]),
     )
 
 

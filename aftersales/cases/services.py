@@ -74,10 +74,9 @@ def _event_payload(case: Case, **extra: Any) -> dict[str, Any]:
             "status": case.status, **extra}
 
 
-def _check_line_quantities(claim: order_claims.OrderClaim, lines: Sequence[LineRequest]) -> dict[int, OrderLine]:
+def _check_line_quantities(claim: order_claims.OrderClaim, lines: Sequence[LineRequest]) -> None:
     """Lines must belong to the order, and no line may be claimed beyond what was bought minus what
     other live cases already cover (a cancelled or expired case frees its quantity)."""
-    order_lines = claim.lines
     if not lines:
         raise ValidationFailed("choose at least one order line", field="lines", code="lines_required")
     ids = [line.order_line_id for line in lines]
@@ -85,7 +84,7 @@ def _check_line_quantities(claim: order_claims.OrderClaim, lines: Sequence[LineR
         raise ValidationFailed("an order line appears twice", field="lines", code="duplicate_line")
     for index, line in enumerate(lines):
         field = f"lines[{index}]"
-        order_line = order_lines.get(line.order_line_id)
+        order_line = claim.lines.get(line.order_line_id)
         if order_line is None:
             raise ValidationFailed("this line is not part of the order", field=f"{field}.order_line_id",
                                    code="line_not_in_order")
@@ -97,7 +96,6 @@ def _check_line_quantities(claim: order_claims.OrderClaim, lines: Sequence[LineR
                 "quantity exceeds what can still be claimed for this line", field=f"{field}.quantity",
                 code="quantity_exceeds_available", details={"available": available, "requested": line.quantity},
             )
-    return dict(order_lines)
 
 
 def create_case(
@@ -147,23 +145,21 @@ def create_case(
 
         reason = None
         if reason_code:
-            if claim is not None and claim.reason_read:
-                reason = claim.reason
-            else:
-                reason = ReasonCode.objects.filter(store_id=actor.store_id, code=reason_code, active=True).first()
+            reason = claim.reason if claim is not None else order_claims.active_reason(actor.store_id, reason_code)
             if reason is None:
                 raise ValidationFailed(f"unknown reason {reason_code!r}", field="reason", code="invalid_reason")
         elif needs_lines:
             raise ValidationFailed("give a reason", field="reason", code="reason_required")
 
-        order_lines: dict[int, OrderLine] = {}
         if needs_lines:
             assert claim is not None
-            order_lines = _check_line_quantities(claim, lines)
+            _check_line_quantities(claim, lines)
 
-        # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written.
+        # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written,
+        # and the case, its lines, timeline, clocks and outbox row go in one statement.
+        ids = claim.ids if claim is not None else None
         case = Case(
-            pk=claim.case_id if claim is not None else None,
+            pk=ids.case_id if ids is not None else None,
             store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
             buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=priority, subject=subject[:200],
             description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
@@ -172,26 +168,23 @@ def create_case(
         store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
         if order is not None:
             case.buyer = order.buyer
-        serial = claim.case_serial if claim is not None and claim.case_serial is not None \
-            else next_value(actor.store_id, "case")
+        serial = ids.case_serial if ids is not None else next_value(actor.store_id, "case")
         case.number = f"{store.case_number_prefix}-{serial:06d}"
         entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
                              data={"channel": channel, "reason": reason_code or ""})]
         if needs_lines:
             assert claim is not None and order is not None and reason is not None
-            entries.extend(_submit_for_review(case, store, claim, order_lines, lines, reason, now))
+            entries.extend(_submit_for_review(case, store, claim, lines, reason, now))
         # Callers show the case at once, and the deadline needs the store's platform: read it once.
         case.store = store
         case.deadline_at, case.deadline_rule = deadline_for_case(
             case, now, timeouts=claim.timeouts if claim is not None else None)
-        line_ids = claim.case_line_ids if claim is not None and claim.ids_drawn else [None] * len(lines)
+        line_ids: list[int | None] = list(ids.case_line_ids) if ids is not None else [None] * len(lines)
         case_lines = [CaseLine(pk=line_id, store_id=actor.store_id, case=case,
-                               order_line=order_lines[line.order_line_id], quantity=line.quantity)
-                      for line_id, line in zip(line_ids, lines, strict=True)]
-        drawn = claim is not None and claim.ids_drawn
-        # With the ids drawn (PostgreSQL), the case, its lines, timeline, clocks and outbox row go in one statement.
-        with one_statement(enabled=drawn):
-            if drawn:
+                               order_line=claim.lines[line.order_line_id], quantity=line.quantity)
+                      for line_id, line in zip(line_ids, lines, strict=True)] if claim is not None else []
+        with one_statement(enabled=ids is not None):
+            if ids is not None:
                 assert claim is not None and claim.sla_policies is not None
                 insert_later(Case, [case])
                 insert_later(CaseLine, case_lines)
@@ -208,14 +201,14 @@ def create_case(
     return case
 
 
-def _submit_for_review(case: Case, store: Store, claim: order_claims.OrderClaim, order_lines: dict[int, OrderLine],
-                       lines: Sequence[LineRequest], reason: ReasonCode, now: dt.datetime) -> list[TimelineEntry]:
+def _submit_for_review(case: Case, store: Store, claim: order_claims.OrderClaim, lines: Sequence[LineRequest],
+                       reason: ReasonCode, now: dt.datetime) -> list[TimelineEntry]:
     """A request about goods is decided by the policy engine the moment it arrives and goes to the
     shop's review ("submitted" is the instant before); where the law allows it and the store has
     chosen so, the engine approves it on the spot."""
     system = perm.system_actor(case.store_id, "policy engine")
     case.decision = policy_services.decide(
-        store=store, order=claim.order, order_lines=list(order_lines.values()),
+        store=store, order=claim.order, order_lines=list(claim.lines.values()),
         requested=[(line.order_line_id, line.quantity) for line in lines], kind=case.kind,
         reason_category=reason.category, notice_at=now, payments=claim.payments, shipments=claim.shipments,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, JSONField, Model
+from psycopg import Cursor
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
@@ -46,8 +47,6 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     # (a third of re-sending an order file went there).
     sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM unnest({unnest}) "  # noqa: S608
            f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
-    from psycopg import Cursor
-
     connection.ensure_connection()
     with Cursor(connection.connection) as cursor:
         cursor.execute(sql, arrays, prepare=True)
@@ -88,8 +87,6 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> No
     own type (`json_populate_recordset`): one parameter per table, encoded by the json module's C
     encoder. An array per column (unnest) made the driver dump some forty arrays per request, and its
     escaping of a policy decision's JSON inside a text array cost more than the insert itself."""
-    from psycopg import Cursor
-
     assert connection.vendor == "postgresql"
     groups = [(model, rows) for model, rows in groups if rows]
     if not groups:

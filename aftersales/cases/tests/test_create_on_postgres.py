@@ -53,7 +53,7 @@ def test_the_two_statement_reads_equal_the_orm_reads(with_policy):
     from django.db import transaction
 
     with transaction.atomic():
-        orm = order_claims._read_with_orm(agent, order.pk)
+        orm = order_claims._read_with_orm(agent, order.pk, "quality")
         fast = order_claims._read_on_postgres(agent, order.pk, "quality", 2)
 
     assert _values(fast.order) == _values(orm.order)
@@ -67,11 +67,13 @@ def test_the_two_statement_reads_equal_the_orm_reads(with_policy):
     assert [(pk, _values(line)) for pk, line in fast.lines.items()] == \
         [(pk, _values(line)) for pk, line in orm.lines.items()]
     assert dict(fast.claimed) == dict(orm.claimed) == {first.pk: 1, second.pk: 0}
-    assert fast.reason is not None and fast.reason.code == "quality"
+    assert fast.reason is not None and orm.reason is not None
+    assert _values(fast.reason) == _values(orm.reason) and fast.reason.code == "quality"
     assert [p.amount for p in fast.payments or []] == [Decimal("3197.00")]
     assert [s.carrier for s in fast.shipments or []] == ["SF"]
     assert fast.timeouts == ("jd", {})
-    assert len(fast.case_line_ids) == 2 and fast.case_id is not None and fast.case_serial == 3
+    assert fast.ids is not None and len(fast.ids.case_line_ids) == 2 and fast.ids.case_serial == 3
+    assert orm.ids is None
 
 
 @pytest.mark.django_db
@@ -92,7 +94,7 @@ def test_a_case_written_in_one_statement_equals_one_written_by_the_orm(monkeypat
     fast = open_case(orders[0])
     # The same request through the portable reads, which leave the writes to the ORM.
     monkeypatch.setattr(order_claims, "_read_on_postgres",
-                        lambda actor, order_id, reason_code, line_count: order_claims._read_with_orm(actor, order_id))
+                        lambda actor, order_id, reason_code, line_count: order_claims._read_with_orm(actor, order_id, reason_code))
     plain = open_case(orders[1])
 
     def case_row(case):
