@@ -18,6 +18,7 @@ from ninja.utils import check_csrf
 
 from aftersales.cases.api import router as cases_router
 from aftersales.core.errors import DomainError
+from aftersales.core.renderers import ApiRenderer
 from aftersales.logistics.api import router as logistics_router
 from aftersales.notifications.api import router as notifications_router
 from aftersales.orders.api import router as orders_router
@@ -55,6 +56,7 @@ api = NinjaAPI(
     version="1",
     description="After-sales cases, orders and policy decisions for e-commerce stores.",
     auth=ActorAuth(),
+    renderer=ApiRenderer(),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs",

@@ -27,9 +27,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _common import (
     REPO,
+    database_exists,
     free_port,
     load_buyers_and_orders,
     machine_load,
@@ -204,6 +206,26 @@ def database_counts(store_id: int) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def unclaimed_orders_of_earlier_run() -> tuple[Any, str, list[tuple[int, int]]]:
+    """The store an earlier run loaded, a new token for it and the order lines no case claims yet."""
+    from django.db import connection
+
+    from aftersales.stores import services
+    from aftersales.stores.models import Store
+
+    store = Store.objects.get(slug="bench")
+    _, token = services.create_api_token(store=store, name="bench again", scopes=["cases:write", "orders:read"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.order_id, l.id FROM orders_orderline l WHERE l.store_id = %s AND NOT EXISTS "
+            "(SELECT 1 FROM cases_caseline c WHERE c.order_line_id = l.id) ORDER BY l.id",
+            [store.pk],
+        )
+        pairs = [(int(order_id), int(line_id)) for order_id, line_id in cursor.fetchall()]
+    print(f"reusing {DB_NAME}: {len(pairs)} order lines not yet claimed")
+    return store, token, pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="sync:3,sync:4,gthread:4x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
@@ -215,17 +237,23 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default %(default)s)")
     parser.add_argument("--orders", type=int, default=200_000,
                         help="one-line orders to load; each request uses one (default %(default)s)")
+    parser.add_argument("--reuse", action="store_true",
+                        help=f"keep {DB_NAME} from an earlier run and use its orders that no case claims yet")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     if not 1 <= args.duration <= 300 or not 0 <= args.warmup <= 60:
         sys.exit("keep --duration within 1..300 s and --warmup within 0..60 s")
 
-    recreate_database(DB_NAME)
-    database_url = setup_django(DB_NAME)
-    migrate()
-    store, token = make_store_with_token("bench")
-    pairs = load_buyers_and_orders(store, buyers=max(1, args.orders // 4), orders=args.orders)
+    if args.reuse and database_exists(DB_NAME):
+        database_url = setup_django(DB_NAME)
+        store, token, pairs = unclaimed_orders_of_earlier_run()
+    else:
+        recreate_database(DB_NAME)
+        database_url = setup_django(DB_NAME)
+        migrate()
+        store, token = make_store_with_token("bench")
+        pairs = load_buyers_and_orders(store, buyers=max(1, args.orders // 4), orders=args.orders)
     bodies = [body_for(order_id, line_id) for order_id, line_id in pairs]
     from django.db import connection
 
