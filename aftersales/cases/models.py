@@ -58,7 +58,9 @@ class ReasonCode(StoreScopedModel):
 
 
 class Case(StoreScopedModel):
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="cases")
+    # No index of its own: the store-first indexes below serve every lookup by store, and each index is
+    # written again by every new case.
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="cases", db_index=False)
     number = models.CharField(_("case number"), max_length=24)
     kind = models.CharField(_("kind"), max_length=20, choices=KIND_CHOICES)
     status = models.CharField(_("status"), max_length=24, choices=STATUS_CHOICES)
@@ -122,7 +124,8 @@ class Case(StoreScopedModel):
 
 class CaseLine(StoreScopedModel):
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="lines")
+    # Looked up through the unique (case, order line) index; one on the case alone would only be written.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="lines", db_index=False)
     order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="case_lines")
     quantity = models.PositiveIntegerField(_("quantity"))
 
@@ -182,7 +185,8 @@ class TimelineEntry(models.Model):
     """One thing that happened to a case. Written once, never changed or removed."""
 
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="timeline")
+    # Read through timeline_case_at (case, at, id); an index on the case alone would only be written.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="timeline", db_index=False)
     at = models.DateTimeField()
     event = models.CharField(max_length=40)
     from_status = models.CharField(max_length=24, blank=True)

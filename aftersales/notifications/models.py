@@ -17,7 +17,8 @@ class OutboxEvent(StoreScopedModel):
     the event id receivers see, on every attempt and every re-send, so they can drop duplicates."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    # outbox_store_case serves lookups by store; every new case writes this table's indexes.
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
     type = models.CharField(_("event type"), max_length=60)
     case_id = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict)

@@ -81,7 +81,8 @@ class SlaClock(StoreScopedModel):
     policy says); while running, `due_at` and `warn_at` are the moments the sweep looks for, so finding
     what is late is an index range scan and not arithmetic over every open case."""
 
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+")
+    # slaclock_store_started serves lookups by store; every new case writes this table's indexes.
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
     case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="sla_clocks")
     policy = models.ForeignKey(SlaPolicy, null=True, on_delete=models.SET_NULL, related_name="+")
     target = models.CharField(_("target"), max_length=20, choices=Target.choices)
