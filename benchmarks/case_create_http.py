@@ -10,6 +10,9 @@ time. Every request claims a different order line, so each one is a real create 
 quantity check, case number, case row, case line, two timeline entries, deadline), not a 422.
 Needs `wrk` (Debian package `wrk`). Prints requests/s, p50/p95/p99 latency and errors per run, and
 checks the database afterwards: every case written has one line and at least two timeline entries.
+First it measures a yardstick of the machine (single-row INSERTs a second from one connection), since
+the same code runs twice as fast on one machine as on another. `--reuse` keeps the database of an
+earlier run and uses its orders that no case claims yet, instead of loading 200,000 again.
 """
 
 from __future__ import annotations
@@ -226,6 +229,26 @@ def unclaimed_orders_of_earlier_run() -> tuple[Any, str, list[tuple[int, int]]]:
     return store, token, pairs
 
 
+def single_row_insert_rate(database_url: str, seconds: float = 3.0) -> float:
+    """A yardstick for the machine: single-row INSERTs a second that PostgreSQL commits for one connection
+    (autocommit, a bigserial key, a timestamp and a short text, fsync as configured). Machines differ by
+    a factor of two and more; figures from two of them compare only through this."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_yardstick")
+        conn.execute("CREATE TABLE bench_yardstick (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), "
+                     "note text NOT NULL)")
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            conn.execute("INSERT INTO bench_yardstick (note) VALUES (%s)", ["x"], prepare=True)
+            done += 1
+        rate = done / (time.perf_counter() - started)
+        conn.execute("DROP TABLE bench_yardstick")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="sync:3,sync:4,gthread:4x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
@@ -258,6 +281,8 @@ def main() -> None:
     from django.db import connection
 
     connection.close()
+    yardstick = single_row_insert_rate(database_url)
+    print(f"yardstick: {yardstick:,.0f} single-row INSERTs/s committed from one connection ({machine_load()})")
 
     results: list[list[object]] = []
     used = 0
@@ -300,7 +325,7 @@ def main() -> None:
                                     "cases written", "lines+timeline ok", "before the run"])
         print()
         print(f"POST /api/v1/cases, {args.connections} connections, {args.duration} s per run after "
-              f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}")
+              f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}; yardstick {yardstick:,.0f} single-row INSERTs/s")
         print_table(results, ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
                               "cases written", "lines+timeline ok", "load before the run"])
         if log_path.exists() and log_path.stat().st_size:
