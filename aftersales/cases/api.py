@@ -17,6 +17,7 @@ from aftersales.core.errors import ValidationFailed
 from aftersales.core.pagination import paginate
 from aftersales.core.renderers import ApiRenderer
 from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
+from aftersales.stores.auth import request_actor
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
@@ -44,10 +45,6 @@ router = Router(tags=["cases"])
 _FILTER_NAMES = frozenset(CaseFilters.model_fields)
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
-
-
 _RENDERER = ApiRenderer()
 
 
@@ -58,7 +55,7 @@ def _render(request: HttpRequest, data: dict[str, object], status: int = 200) ->
 
 
 def _visible(request: HttpRequest, case_id: int) -> tuple[Actor, Case]:
-    actor = _actor(request)
+    actor = request_actor(request)
     return actor, selectors.get_case(actor, case_id)
 
 
@@ -104,7 +101,7 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> HttpRespons
     if unknown:
         raise ValidationFailed("unknown query parameters", field=unknown[0], code="unknown_parameter",
                                details={"unknown": unknown, "allowed": sorted(_FILTER_NAMES)})
-    actor = _actor(request)
+    actor = request_actor(request)
     queryset = selectors.filter_cases(selectors.visible_cases(actor), **filters.model_dump(exclude={"cursor", "limit"}))
     # Only the columns a list row shows: the decision JSON and the texts stay on disk.
     rows, next_cursor = paginate(queryset.values(*_LIST_VALUES.values()), cursor=filters.cursor, limit=filters.limit)
@@ -118,7 +115,7 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> HttpRespons
                          "invalid_reason, lines_required, lines_not_allowed, duplicate_line, line_not_in_order, "
                          "quantity_exceeds_available (422); not_found for an order or buyer not in this store (404).")
 def create_case(request: HttpRequest, body: CaseCreateIn) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     case = services.create_case(
         actor=actor, kind=body.kind, order_id=body.order_id, buyer_id=body.buyer_id,
         lines=[services.LineRequest(order_line_id=line.order_line_id, quantity=line.quantity) for line in body.lines],
@@ -218,4 +215,4 @@ def rate(request: HttpRequest, case_id: int, body: RatingIn) -> dict[str, object
 @router.get("/reason-codes", response={200: list[ReasonCodeOut], **ERROR_RESPONSES},
             summary="The reasons a buyer can give in this store")
 def reason_codes(request: HttpRequest) -> list[Any]:
-    return list(selectors.reason_codes(_actor(request)))
+    return list(selectors.reason_codes(request_actor(request)))

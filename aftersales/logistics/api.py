@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
 from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
+from aftersales.stores.auth import request_actor
 from aftersales.stores.permissions import Actor
 
 from . import selectors, services
@@ -34,10 +35,6 @@ from .schemas import (
 router = Router(tags=["logistics"])
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
-
-
 def _shipment_out(actor: Actor, shipment: CaseShipment) -> dict[str, Any]:
     fields = {f: getattr(shipment, f) for f in ShipmentOut.model_fields if f != "events"}
     return {**fields, "events": list(selectors.shipment_events(actor, shipment))}
@@ -51,7 +48,7 @@ def _address(warehouse: Warehouse) -> dict[str, Any]:
 @router.get("/logistics/cases/{case_id}/return-address", response={200: AddressOut, **ERROR_RESPONSES},
             summary="Where to send the goods back (routed by category and region)")
 def return_address(request: HttpRequest, case_id: int, province: str = "") -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)  # 404 for a case the caller may not see
     return _address(services.return_address_for(actor=actor, case_id=case_id, province=province))
 
@@ -59,7 +56,7 @@ def return_address(request: HttpRequest, case_id: int, province: str = "") -> di
 @router.get("/logistics/cases/{case_id}/return-slip.pdf", response={200: None, **ERROR_RESPONSES},
             summary="The return slip to print: case number as barcode and QR code, address, items")
 def return_slip(request: HttpRequest, case_id: int, province: str = "") -> HttpResponse:
-    slip = selectors.return_slip(_actor(request), case_id, province)
+    slip = selectors.return_slip(request_actor(request), case_id, province)
     response = HttpResponse(render_return_slip(slip), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="return-slip-{slip.case_number}.pdf"'
     return response
@@ -70,7 +67,7 @@ def return_slip(request: HttpRequest, case_id: int, province: str = "") -> HttpR
              description="Approving a return files it by itself; this files a fresh one (e.g. after the return "
                          "address changed). Errors: no_return_address (409).")
 def attach_return_slip(request: HttpRequest, case_id: int, province: str = "") -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)
     return Status(201, {"attachment_id": services.attach_return_slip(actor=actor, case_id=case_id,
                                                                      province=province)})
@@ -78,13 +75,13 @@ def attach_return_slip(request: HttpRequest, case_id: int, province: str = "") -
 
 @router.get("/logistics/drop-off-points", response={200: list[DropOffPointOut], **ERROR_RESPONSES})
 def drop_off_points(request: HttpRequest) -> list[Any]:
-    return list(selectors.drop_off_points(_actor(request)))
+    return list(selectors.drop_off_points(request_actor(request)))
 
 
 @router.get("/logistics/cases/{case_id}/shipments", response={200: list[ShipmentOut], **ERROR_RESPONSES},
             summary="The case's parcels with their tracking events")
 def case_shipments(request: HttpRequest, case_id: int) -> list[Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     return [_shipment_out(actor, s) for s in selectors.case_shipments(actor, case_id)]
 
 
@@ -94,7 +91,7 @@ def case_shipments(request: HttpRequest, case_id: int) -> list[Any]:
                          "invalid_drop_off_point (422); already_shipped, tracking_number_in_use, "
                          "action_not_allowed, no_return_address (409).")
 def ship_return(request: HttpRequest, case_id: int, body: ShipReturnIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)
     shipment = services.ship_return(actor=actor, case_id=case_id, carrier=body.carrier,
                                     tracking_number=body.tracking_number, method=body.method,
@@ -107,7 +104,7 @@ def ship_return(request: HttpRequest, case_id: int, body: ShipReturnIn) -> Statu
              description="Errors: unknown_carrier, field_required, invalid_window, return_method_not_offered "
                          "(422); action_not_allowed, already_shipped (409).")
 def book_pickup(request: HttpRequest, case_id: int, body: PickupIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)
     shipment = services.book_pickup(actor=actor, case_id=case_id, carrier=body.carrier, address=body.address,
                                     contact_name=body.contact_name, contact_phone=body.contact_phone,
@@ -118,14 +115,14 @@ def book_pickup(request: HttpRequest, case_id: int, body: PickupIn) -> Status[di
 
 @router.get("/logistics/shipments/{shipment_id}", response={200: ShipmentOut, **ERROR_RESPONSES})
 def get_shipment(request: HttpRequest, shipment_id: int) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     return _shipment_out(actor, selectors.get_shipment(actor, shipment_id))
 
 
 @router.post("/logistics/shipments/{shipment_id}/collected", response={200: ShipmentOut, **ERROR_RESPONSES},
              openapi_extra=IDEMPOTENT, summary="The courier collected a booked pickup: its waybill number")
 def pickup_collected(request: HttpRequest, shipment_id: int, body: CollectedIn) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.get_shipment(actor, shipment_id)
     shipment = services.record_pickup_collected(actor=actor, shipment_id=shipment_id,
                                                 tracking_number=body.tracking_number)
@@ -134,14 +131,14 @@ def pickup_collected(request: HttpRequest, shipment_id: int, body: CollectedIn) 
 
 @router.get("/logistics/cases/{case_id}/exchanges", response={200: list[ExchangeOut], **ERROR_RESPONSES})
 def case_exchanges(request: HttpRequest, case_id: int) -> list[Any]:
-    return list(selectors.case_exchanges(_actor(request), case_id))
+    return list(selectors.case_exchanges(request_actor(request), case_id))
 
 
 @router.post("/logistics/cases/{case_id}/exchanges", response={201: ExchangeOut, **ERROR_RESPONSES},
              openapi_extra=IDEMPOTENT, summary="Choose and reserve the replacement for a line",
              description="Errors: line_not_in_case, unknown_sku (422); not_an_open_exchange (409).")
 def choose_replacement(request: HttpRequest, case_id: int, body: ReplacementIn) -> Status[Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)
     return Status(201, services.choose_replacement(actor=actor, case_id=case_id, order_line_id=body.order_line_id,
                                                    sku=body.sku))
@@ -152,7 +149,7 @@ def choose_replacement(request: HttpRequest, case_id: int, body: ReplacementIn) 
              description="Errors: unknown_carrier, invalid_tracking_number (422); no_replacement_reserved, "
                          "action_not_allowed, tracking_number_in_use (409).")
 def reship(request: HttpRequest, case_id: int, body: ReshipIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.case_shipments(actor, case_id)
     shipment = services.reship_exchange(actor=actor, case_id=case_id, carrier=body.carrier,
                                         tracking_number=body.tracking_number)

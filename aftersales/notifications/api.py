@@ -13,7 +13,7 @@ from ninja import Router, Schema, Status
 
 from aftersales.core.errors import DomainError, PermissionDenied
 from aftersales.core.schemas import ERROR_RESPONSES
-from aftersales.stores.permissions import Actor
+from aftersales.stores.auth import request_actor
 
 from . import inbound, selectors, services
 from .models import Delivery, DeliveryAttempt, WebhookEndpoint
@@ -99,10 +99,6 @@ class InboundOut(Schema):
     case_id: int | None
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
-
-
 def _endpoint_out(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
     data = {f: getattr(endpoint, f) for f in EndpointOut.model_fields}
     if secret:
@@ -125,19 +121,19 @@ def _delivery_out(delivery: Delivery, log: list[DeliveryAttempt] | None = None) 
 
 @router.get("/webhooks/endpoints", response={200: list[EndpointOut], **ERROR_RESPONSES})
 def list_endpoints(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_endpoint_out(e) for e in selectors.endpoints(_actor(request))]
+    return [_endpoint_out(e) for e in selectors.endpoints(request_actor(request))]
 
 
 @router.post("/webhooks/endpoints", response={201: EndpointWithSecretOut, **ERROR_RESPONSES})
 def create_endpoint(request: HttpRequest, body: EndpointIn) -> Status[dict[str, Any]]:
-    endpoint = services.create_endpoint(actor=_actor(request), url=body.url, event_types=body.event_types,
+    endpoint = services.create_endpoint(actor=request_actor(request), url=body.url, event_types=body.event_types,
                                         description=body.description)
     return Status(201, _endpoint_out(endpoint, secret=True))
 
 
 @router.patch("/webhooks/endpoints/{endpoint_id}", response={200: EndpointOut, **ERROR_RESPONSES})
 def update_endpoint(request: HttpRequest, endpoint_id: int, body: EndpointPatch) -> dict[str, Any]:
-    endpoint = services.update_endpoint(actor=_actor(request), endpoint_id=endpoint_id, url=body.url,
+    endpoint = services.update_endpoint(actor=request_actor(request), endpoint_id=endpoint_id, url=body.url,
                                         event_types=body.event_types, description=body.description,
                                         is_active=body.is_active)
     return _endpoint_out(endpoint)
@@ -145,32 +141,32 @@ def update_endpoint(request: HttpRequest, endpoint_id: int, body: EndpointPatch)
 
 @router.delete("/webhooks/endpoints/{endpoint_id}", response={204: None, **ERROR_RESPONSES})
 def delete_endpoint(request: HttpRequest, endpoint_id: int) -> Status[None]:
-    services.delete_endpoint(actor=_actor(request), endpoint_id=endpoint_id)
+    services.delete_endpoint(actor=request_actor(request), endpoint_id=endpoint_id)
     return Status(204, None)
 
 
 @router.post("/webhooks/endpoints/{endpoint_id}/rotate-secret",
              response={200: EndpointWithSecretOut, **ERROR_RESPONSES})
 def rotate_secret(request: HttpRequest, endpoint_id: int, body: RotateIn) -> dict[str, Any]:
-    endpoint = services.rotate_secret(actor=_actor(request), endpoint_id=endpoint_id,
+    endpoint = services.rotate_secret(actor=request_actor(request), endpoint_id=endpoint_id,
                                       overlap=dt.timedelta(hours=body.overlap_hours))
     return _endpoint_out(endpoint, secret=True)
 
 
 @router.get("/webhooks/endpoints/{endpoint_id}/deliveries", response={200: list[DeliveryOut], **ERROR_RESPONSES})
 def endpoint_deliveries(request: HttpRequest, endpoint_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    return [_delivery_out(d) for d in selectors.deliveries_of(_actor(request), endpoint_id, limit=min(max(limit, 1), 200))]
+    return [_delivery_out(d) for d in selectors.deliveries_of(request_actor(request), endpoint_id, limit=min(max(limit, 1), 200))]
 
 
 @router.get("/notifications/deliveries/{delivery_id}", response={200: DeliveryDetailOut, **ERROR_RESPONSES})
 def delivery_detail(request: HttpRequest, delivery_id: int) -> dict[str, Any]:
-    delivery, log = selectors.delivery(_actor(request), delivery_id)
+    delivery, log = selectors.delivery(request_actor(request), delivery_id)
     return _delivery_out(delivery, log)
 
 
 @router.post("/notifications/deliveries/{delivery_id}/resend", response={202: DeliveryOut, **ERROR_RESPONSES})
 def resend(request: HttpRequest, delivery_id: int) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     services.resend_delivery(actor=actor, delivery_id=delivery_id)
     delivery, _ = selectors.delivery(actor, delivery_id)
     return Status(202, _delivery_out(delivery))
@@ -179,7 +175,7 @@ def resend(request: HttpRequest, delivery_id: int) -> Status[dict[str, Any]]:
 @router.put("/notifications/preferences", response={200: PreferencesOut, **ERROR_RESPONSES})
 def set_preferences(request: HttpRequest, body: PreferencesIn) -> dict[str, Any]:
     """A buyer chooses channels (email, sms); a member of staff chooses events."""
-    actor = _actor(request)
+    actor = request_actor(request)
     if actor.is_buyer and actor.buyer_id is not None:
         preference = services.set_buyer_preferences(actor=actor, buyer_id=actor.buyer_id, email=body.email,
                                                     sms=body.sms)

@@ -8,17 +8,13 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from aftersales.stores.permissions import Actor
+from aftersales.stores.auth import request_actor
 
 from . import selectors, services
 from .models import Order
 from .schemas import ImportIn, ImportResultOut, OrderDetailOut, OrderPage
 
 router = Router(tags=["orders"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
 
 
 class OrderFilters(Schema):
@@ -38,14 +34,14 @@ class OrderFilters(Schema):
                 "(with their index, field and code) and written not at all. Re-sending an order updates it.",
 )
 def import_orders(request: HttpRequest, body: ImportIn) -> dict[str, object]:
-    result = services.import_orders(actor=_actor(request), orders=body.orders)
+    result = services.import_orders(actor=request_actor(request), orders=body.orders)
     return {"created": result.created, "updated": result.updated, "errors": [asdict(e) for e in result.errors]}
 
 
 @router.get("/orders", response=OrderPage, summary="List orders, most recently placed first")
 def list_orders(request: HttpRequest, filters: Query[OrderFilters]) -> dict[str, object]:
     queryset = selectors.filter_orders(
-        selectors.visible_orders(_actor(request)), **filters.model_dump(exclude={"cursor", "limit"})
+        selectors.visible_orders(request_actor(request)), **filters.model_dump(exclude={"cursor", "limit"})
     )
     rows, next_cursor = selectors.page_orders(queryset, cursor=filters.cursor, limit=filters.limit)
     return {"items": rows, "next_cursor": next_cursor}
@@ -53,4 +49,4 @@ def list_orders(request: HttpRequest, filters: Query[OrderFilters]) -> dict[str,
 
 @router.get("/orders/{order_id}", response=OrderDetailOut, summary="One order with its lines, payments and shipments")
 def get_order(request: HttpRequest, order_id: int) -> Order:
-    return selectors.get_order(_actor(request), order_id)
+    return selectors.get_order(request_actor(request), order_id)

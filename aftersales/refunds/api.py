@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from aftersales.core import clock
-from aftersales.stores.permissions import Actor
+from aftersales.stores.auth import request_actor
 
 from . import selectors, services
 from .models import ChargeRefund, ItemStatus, Refund, RefundStatus
@@ -27,10 +27,6 @@ from .schemas import (
 )
 
 router = Router(tags=["refunds"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
 
 
 def _out(refund: Refund) -> dict[str, Any]:
@@ -54,7 +50,7 @@ def _out(refund: Refund) -> dict[str, Any]:
                          "refund_already_requested, nothing_to_refund, store_credit_needs_consent, "
                          "refund_exceeds_paid (409), amount_exceeds_paid (422), permission_denied (403).")
 def request_refund(request: HttpRequest, case_id: int, body: RefundIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.refunds_of_case(actor, case_id)  # 404 before 403 for a case the caller cannot see
     refund = services.request_refund(actor=actor, case_id=case_id, amount=body.amount,
                                      to_store_credit=body.to_store_credit, final=body.final)
@@ -70,7 +66,7 @@ def request_refund(request: HttpRequest, case_id: int, body: RefundIn) -> Status
                          "shop_does_not_pay_shipping, refund_exceeds_ceiling, refund_exceeds_payment, "
                          "action_not_allowed (409).")
 def shipping_refund(request: HttpRequest, case_id: int, body: ShippingRefundIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.refunds_of_case(actor, case_id)
     refund = services.request_shipping_refund(actor=actor, case_id=case_id, leg=body.leg, amount=body.amount)
     return Status(201, _out(selectors.get_refund(actor, refund.pk)))
@@ -79,7 +75,7 @@ def shipping_refund(request: HttpRequest, case_id: int, body: ShippingRefundIn) 
 @router.get("/cases/{case_id}/charges", response={200: list[ChargeOut], **ERROR_RESPONSES},
             summary="What the buyer is charged for dearer replacements, with the gateway attempts")
 def list_charges(request: HttpRequest, case_id: int) -> list[Any]:
-    return [_charge_out(c) for c in selectors.charges_of_case(_actor(request), case_id)]
+    return [_charge_out(c) for c in selectors.charges_of_case(request_actor(request), case_id)]
 
 
 def _charge_out(charge: Any) -> dict[str, Any]:
@@ -94,45 +90,45 @@ def _charge_out(charge: Any) -> dict[str, Any]:
 @router.get("/cases/{case_id}/refunds", response={200: list[RefundOut], **ERROR_RESPONSES},
             summary="The refund steps of a case, with their ledger rows, attempts and due date")
 def list_refunds(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
-    return [_out(r) for r in selectors.refunds_of_case(_actor(request), case_id)]
+    return [_out(r) for r in selectors.refunds_of_case(request_actor(request), case_id)]
 
 
 @router.post("/cases/{case_id}/store-credit-consent", response={201: dict[str, Any], **ERROR_RESPONSES},
              openapi_extra=IDEMPOTENT, summary="The buyer agrees to store credit instead of money")
 def consent(request: HttpRequest, case_id: int, body: ConsentIn) -> Status[dict[str, Any]]:
-    given = services.give_store_credit_consent(actor=_actor(request), case_id=case_id, wording=body.wording)
+    given = services.give_store_credit_consent(actor=request_actor(request), case_id=case_id, wording=body.wording)
     return Status(201, {"case_id": given.case_id, "given_at": given.given_at.isoformat(), "wording": given.wording})
 
 
 @router.get("/refunds/overdue", response={200: list[RefundOut], **ERROR_RESPONSES},
             summary="Unpaid refund steps past their due date, most overdue first")
 def overdue(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(r) for r in selectors.overdue_refunds(_actor(request))]
+    return [_out(r) for r in selectors.overdue_refunds(request_actor(request))]
 
 
 # Before /refunds/{refund_id}, so that "reconciliation" is never read as a refund id.
 @router.get("/refunds/reconciliation/reports", response={200: list[ReportOut], **ERROR_RESPONSES},
             summary="Daily reconciliation reports, newest first")
 def reports(request: HttpRequest) -> list[Any]:
-    return selectors.reconciliation_reports(_actor(request))
+    return selectors.reconciliation_reports(request_actor(request))
 
 
 @router.post("/refunds/reconciliation", response={200: ReportOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
              summary="Reconcile one day now (the daily task does it for yesterday)")
 def reconcile(request: HttpRequest, body: ReconcileIn) -> Any:
-    return services.run_reconciliation(actor=_actor(request), day=body.day)
+    return services.run_reconciliation(actor=request_actor(request), day=body.day)
 
 
 @router.get("/refunds/{refund_id}", response={200: RefundOut, **ERROR_RESPONSES})
 def get_refund(request: HttpRequest, refund_id: int) -> dict[str, Any]:
-    return _out(selectors.get_refund(_actor(request), refund_id))
+    return _out(selectors.get_refund(request_actor(request), refund_id))
 
 
 @router.post("/refunds/{refund_id}/approve", response={200: RefundOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
              summary="Finance approves a refund step above the threshold",
              description="Errors: not_pending_approval (409), permission_denied (403, not finance).")
 def approve(request: HttpRequest, refund_id: int) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.get_refund(actor, refund_id)
     services.approve_refund(actor=actor, refund_id=refund_id)
     return _out(selectors.get_refund(actor, refund_id))
@@ -143,7 +139,7 @@ def approve(request: HttpRequest, refund_id: int) -> dict[str, Any]:
              description="Asks the gateway about the last attempt's key first; pays again only after a known "
                          "failure. Errors: already_refunded, not_approved (409).")
 def retry(request: HttpRequest, item_id: int) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     item = services.retry_item(actor=actor, item_id=item_id)
     return _out(selectors.get_refund(actor, item.refund_id))
 
@@ -154,14 +150,14 @@ def retry(request: HttpRequest, item_id: int) -> dict[str, Any]:
                          "step becomes non-final so the case can be refunded another way. Errors: not_failed (409, "
                          "only a row the gateway refused), permission_denied (403, not finance).")
 def cancel_item(request: HttpRequest, item_id: int, body: CancelIn) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     item = services.cancel_item(actor=actor, item_id=item_id, reason=body.reason)
     return _out(selectors.get_refund(actor, item.refund_id))
 
 
 @router.get("/refunds/charges/{charge_id}", response={200: ChargeOut, **ERROR_RESPONSES})
 def get_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
-    return _charge_out(selectors.get_charge(_actor(request), charge_id))
+    return _charge_out(selectors.get_charge(request_actor(request), charge_id))
 
 
 @router.post("/refunds/charges/{charge_id}/retry", response={200: ChargeOut, **ERROR_RESPONSES},
@@ -169,7 +165,7 @@ def get_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
              description="Asks the gateway about the last key first; charges again only after a known failure. "
                          "Errors: already_charged, charge_cancelled (409).")
 def retry_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.get_charge(actor, charge_id)
     return _charge_out(services.retry_charge(actor=actor, charge_id=charge_id))
 
@@ -179,7 +175,7 @@ def retry_charge(request: HttpRequest, charge_id: int) -> dict[str, Any]:
              description="Asks the gateway about the last key first; sends a new key only after a known failure. "
                          "Errors: already_refunded (409), not_found (no payback for this charge).")
 def retry_payback(request: HttpRequest, charge_id: int) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     selectors.get_charge(actor, charge_id)
     services.retry_charge_refund(actor=actor, charge_id=charge_id)
     return _charge_out(selectors.get_charge(actor, charge_id))

@@ -13,16 +13,12 @@ from aftersales.core import clock
 from aftersales.core.errors import PermissionDenied, ValidationFailed
 from aftersales.core.schemas import ERROR_RESPONSES
 from aftersales.stores import permissions as perm
-from aftersales.stores.permissions import Actor
+from aftersales.stores.auth import request_actor
 
 from . import selectors
 from .schemas import CaseSlaOut, SlaReportOut
 
 router = Router(tags=["sla"])
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
 
 
 @router.get("/cases/{case_id}/sla", response={200: CaseSlaOut, **ERROR_RESPONSES},
@@ -31,7 +27,7 @@ def _actor(request: HttpRequest) -> Actor:
                         "store's policy says); `deadline_at` is when the platform-style timeout acts if nobody "
                         "does. A buyer sees their own cases only. Errors: not_found.")
 def case_sla(request: HttpRequest, case_id: int) -> dict[str, object]:
-    actor = _actor(request)
+    actor = request_actor(request)
     case = case_selectors.get_case(actor, case_id)
     now = clock.now()
     calendar = selectors.calendar_for(store_id=case.store_id)
@@ -53,7 +49,7 @@ def case_sla(request: HttpRequest, case_id: int) -> dict[str, object]:
                         "and tokens with cases:write. Errors: permission_denied, invalid_range.")
 def sla_report(request: HttpRequest, since: dt.datetime | None = None,
                until: dt.datetime | None = None) -> dict[str, object]:
-    actor = _actor(request)
+    actor = request_actor(request)
     if actor.is_buyer:
         raise PermissionDenied("the SLA report is for the shop's staff")
     actor.require(perm.CASE_ASSIGN)

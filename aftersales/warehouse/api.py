@@ -14,7 +14,7 @@ from ninja.files import UploadedFile
 from aftersales.cases import selectors as case_selectors
 from aftersales.core.errors import ValidationFailed
 from aftersales.core.schemas import ERROR_RESPONSES, IDEMPOTENT
-from aftersales.stores.permissions import Actor
+from aftersales.stores.auth import request_actor
 
 from . import selectors, services
 from .models import StockLevel
@@ -34,15 +34,11 @@ from .schemas import (
 router = Router(tags=["warehouse"])
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.auth  # type: ignore[attr-defined]
-
-
 @router.post("/warehouse/receipts", response={200: ScanOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
              summary="Scan a parcel in by case number or tracking number",
              description="Errors: field_required (422); not_found (404); not_expected, action_not_allowed (409).")
 def scan(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     case = services.receive(actor=actor, code=body.code)
     return {"case_id": case.pk, "number": case.number, "status": case.status,
             "checklist": services.checklist_for(actor=actor, case_id=case.pk)}
@@ -50,14 +46,14 @@ def scan(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
 
 @router.get("/warehouse/cases/{case_id}/checklist", response={200: list[str], **ERROR_RESPONSES})
 def checklist(request: HttpRequest, case_id: int) -> list[str]:
-    actor = _actor(request)
+    actor = request_actor(request)
     case_selectors.get_case(actor, case_id)
     return services.checklist_for(actor=actor, case_id=case_id)
 
 
 @router.get("/warehouse/cases/{case_id}/inspection", response={200: InspectionOut, **ERROR_RESPONSES})
 def get_inspection(request: HttpRequest, case_id: int) -> Any:
-    return selectors.case_inspection(_actor(request), case_id)
+    return selectors.case_inspection(request_actor(request), case_id)
 
 
 @router.post("/warehouse/cases/{case_id}/inspection", response={201: InspectionOut, **ERROR_RESPONSES},
@@ -66,7 +62,7 @@ def get_inspection(request: HttpRequest, case_id: int) -> Any:
                          "photos_required, too_many_photos, file_type_not_allowed (422); action_not_allowed (409).")
 def inspect(request: HttpRequest, case_id: int, form: Form[InspectionForm],
             photos: File[list[UploadedFile]] | None = None) -> Status[Any]:
-    actor = _actor(request)
+    actor = request_actor(request)
     case_selectors.get_case(actor, case_id)
     try:
         checklist = json.loads(form.checklist)
@@ -89,7 +85,7 @@ def inspect(request: HttpRequest, case_id: int, form: Form[InspectionForm],
              description="Errors: lines_required, line_not_in_case, invalid_disposition (422); not_inspected, "
                          "already_disposed (409).")
 def dispositions(request: HttpRequest, case_id: int, body: DispositionsIn) -> Status[list[Any]]:
-    actor = _actor(request)
+    actor = request_actor(request)
     case_selectors.get_case(actor, case_id)
     rows = services.set_dispositions(
         actor=actor, case_id=case_id, warehouse_code=body.warehouse_code,
@@ -101,7 +97,7 @@ def dispositions(request: HttpRequest, case_id: int, body: DispositionsIn) -> St
 @router.get("/warehouse/inventory-adjustments.csv", response={200: None, **ERROR_RESPONSES},
             summary="Inventory adjustments decided in [since, until), as CSV")
 def adjustments_csv(request: HttpRequest, since: dt.datetime, until: dt.datetime) -> HttpResponse:
-    text = services.inventory_adjustments_csv(actor=_actor(request), since=since, until=until)
+    text = services.inventory_adjustments_csv(actor=request_actor(request), since=since, until=until)
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="inventory-adjustments.csv"'
     return response
@@ -116,7 +112,7 @@ def _stock_out(stock: StockLevel) -> dict[str, Any]:
 @router.get("/warehouse/stock", response={200: list[StockOut], **ERROR_RESPONSES},
             summary="Stock levels per warehouse and SKU: on hand, reserved for replacements, available")
 def stock_levels(request: HttpRequest, sku: str = "") -> list[dict[str, Any]]:
-    return [_stock_out(s) for s in selectors.stock_levels(_actor(request), sku=sku)]
+    return [_stock_out(s) for s in selectors.stock_levels(request_actor(request), sku=sku)]
 
 
 @router.put("/warehouse/stock", response={200: StockOut, **ERROR_RESPONSES}, openapi_extra=IDEMPOTENT,
@@ -124,7 +120,7 @@ def stock_levels(request: HttpRequest, sku: str = "") -> list[dict[str, Any]]:
             description="Errors: invalid_sku, invalid_quantity (422); not_found (404, warehouse); below_reserved "
                         "(409, the count is below the units held for replacements).")
 def set_stock(request: HttpRequest, body: StockSetIn) -> dict[str, Any]:
-    stock = services.set_stock(actor=_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
+    stock = services.set_stock(actor=request_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
                                on_hand=body.on_hand, reason=body.reason)
     return _stock_out(stock)
 
@@ -134,7 +130,7 @@ def set_stock(request: HttpRequest, body: StockSetIn) -> dict[str, Any]:
              description="Errors: invalid_sku, invalid_quantity, field_required (422); not_found (404, warehouse); "
                          "insufficient_stock (409, below zero or below what is reserved).")
 def adjust_stock(request: HttpRequest, body: StockAdjustIn) -> dict[str, Any]:
-    stock = services.adjust_stock(actor=_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
+    stock = services.adjust_stock(actor=request_actor(request), warehouse_id=body.warehouse_id, sku=body.sku,
                                   delta=body.delta, reason=body.reason)
     return _stock_out(stock)
 
@@ -142,4 +138,4 @@ def adjust_stock(request: HttpRequest, body: StockAdjustIn) -> dict[str, Any]:
 @router.get("/warehouse/stock/{warehouse_id}/{sku}/movements", response={200: list[MovementOut], **ERROR_RESPONSES},
             summary="The history of one stock level, newest first")
 def stock_movements(request: HttpRequest, warehouse_id: int, sku: str) -> list[Any]:
-    return selectors.stock_movements(_actor(request), warehouse_id=warehouse_id, sku=sku)
+    return selectors.stock_movements(request_actor(request), warehouse_id=warehouse_id, sku=sku)
