@@ -83,8 +83,9 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> No
 
     Each model's rows travel as one JSON document that PostgreSQL turns back into rows of the table's
     own type (`json_populate_recordset`): one parameter per table, encoded by orjson (dates and times
-    natively, to the microsecond). An array per column (unnest) made the driver dump some forty arrays per request, and its
-    escaping of a policy decision's JSON inside a text array cost more than the insert itself."""
+    natively, to the microsecond). An array per column (unnest) made the driver dump some forty arrays
+    per request, and its escaping of a policy decision's JSON inside a text array cost more than the
+    insert itself."""
     assert connection.vendor == "postgresql"
     groups = [(model, rows) for model, rows in groups if rows]
     if not groups:

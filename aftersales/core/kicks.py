@@ -8,7 +8,7 @@ one (the outbox sweep re-dispatches what nobody dispatched; a case nobody routed
 unassigned queue for a person), so they may wait a moment: a background thread of each
 process sends whatever gathered as one `run_kicks` message every `INTERVAL` seconds (a quarter: a busy
 process then sends one message for dozens of jobs, and nobody notices the wait; at a tenth, four
-web processes publishing forty messages a second still cost 3 % of their CPU), or sooner when
+web processes publishing forty messages a second cost 3–5 % of their CPU), or sooner when
 `MAX_BATCH` are waiting. The worker runs them one after the other, each on its own, so one failing
 job does not stop the others.
 

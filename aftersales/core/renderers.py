@@ -1,8 +1,9 @@
 """How the API writes JSON: orjson, with every value orjson has no native form for (or, like dates and
 times, should keep Ninja's form) handed to Ninja's own encoder, so answers read exactly as before.
 
-The json module spent about as long encoding a case's answer (its 3 kB policy decision) as the policy
-engine spent deciding it. Texts are written as UTF-8 rather than \\u escapes; the content type says so.
+With the json module, encoding took 7 % of the Python time of opening a case (its 3 kB policy decision,
+once for the row and once for the answer). Texts are written as UTF-8 rather than \\u escapes; the
+content type says so.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ IDEMPOTENT: dict[str, Any] = {"parameters": [{
 
 
 class StrictSchema(BaseModel):
-    """A request body: unknown fields refused. A plain pydantic model, not a Ninja `Schema`, whose
-    validator that reads Django objects attribute by attribute is for answers and only cost a request
-    body time (a tenth of parsing the body of a new case)."""
+    """A request body: unknown fields refused. A plain pydantic model, not a Ninja `Schema`: the
+    validator a `Schema` runs on every nested object is there to read Django objects for answers, and
+    a request body is plain JSON."""
 
     model_config = ConfigDict(extra="forbid")
