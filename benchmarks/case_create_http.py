@@ -293,7 +293,8 @@ def main() -> None:
     if not 1 <= args.duration <= 300 or not 0 <= args.warmup <= 60:
         sys.exit("keep --duration within 1..300 s and --warmup within 0..60 s")
 
-    if args.reuse and database_exists(DB_NAME):
+    loaded_now = not (args.reuse and database_exists(DB_NAME))
+    if not loaded_now:
         database_url = setup_django(DB_NAME)
         store, token, pairs = unclaimed_orders_of_earlier_run()
     else:
@@ -314,7 +315,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="case-create-bench-") as tmp:
         workdir = Path(tmp)
         log_path = workdir / "gunicorn.log"
-        if not args.reuse:
+        if loaded_now:  # a reused database holds the cases of its earlier runs
             used += seed_cases(args.servers[0], database_url, token, bodies, log_path=log_path, workdir=workdir,
                                connections=args.connections, threads=args.wrk_threads)
         for config in args.servers:
