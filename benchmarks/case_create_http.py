@@ -209,6 +209,35 @@ def database_counts(store_id: int) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+COLUMNS = ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "web CPU ms/req",
+           "PostgreSQL CPU ms/req", "cases written", "lines+timeline ok"]
+
+
+def cpu_seconds_by_group(master_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) spent so far by the gunicorn master and its workers ("web") and by
+    every PostgreSQL process, backends and background writers alike ("db"), read from /proc (Linux).
+    Taken before and after a run, divided by its requests: a figure that says where the time went,
+    which the rate alone cannot."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = {"web": 0.0, "db": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:  # the process ended while we looked
+            continue
+        # The command may hold spaces and parentheses; the fields after its closing parenthesis do not.
+        fields = stat[stat.rindex(")") + 2:].split()
+        parent, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry.name) == master_pid or parent == master_pid:
+            totals["web"] += cpu
+        elif title.startswith(b"postgres"):
+            totals["db"] += cpu
+    return totals
+
+
 def unclaimed_orders_of_earlier_run() -> tuple[Any, str, list[tuple[int, int]]]:
     """The store an earlier run loaded, a new token for it and the order lines no case claims yet."""
     from django.db import connection
@@ -333,8 +362,10 @@ def main() -> None:
                         used += int(warm["bodies_used"])
                     before = database_counts(store.pk)
                     load = machine_load()
+                    cpu_before = cpu_seconds_by_group(server.process.pid)
                     figures = run_wrk(server.base_url, token=token, bodies=bodies[used:], seconds=args.duration,
                                       connections=args.connections, threads=args.wrk_threads, workdir=workdir)
+                    cpu_after = cpu_seconds_by_group(server.process.pid)
                     used += int(figures["bodies_used"])
                     if used > len(bodies):
                         print(f"warning: ran out of prepared order lines ({used} > {len(bodies)}): raise --orders")
@@ -346,17 +377,18 @@ def main() -> None:
                 created = after[0] - before[0]
                 # One line each, and at least "created" and "submit" on the timeline (more if the policy auto-approves).
                 consistent = after[1] - before[1] == created and after[2] - before[2] >= 2 * created
+                requests = max(1, int(figures["requests"]))
+                web_ms, db_ms = ((cpu_after[group] - cpu_before[group]) * 1000 / requests for group in ("web", "db"))
                 row = [str(config), run, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
                        f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
-                       f"{figures['max_us'] / 1000:.0f}", errors, created, "yes" if consistent else "NO", load]
+                       f"{figures['max_us'] / 1000:.0f}", errors, f"{web_ms:.2f}", f"{db_ms:.2f}", created,
+                       "yes" if consistent else "NO", load]
                 results.append(row)
-                print_table([row], ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-                                    "cases written", "lines+timeline ok", "before the run"])
+                print_table([row], [*COLUMNS, "before the run"])
         print()
         print(f"POST /api/v1/cases, {args.connections} connections, {args.duration} s per run after "
               f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}; yardstick {yardstick:,.0f} single-row INSERTs/s")
-        print_table(results, ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-                              "cases written", "lines+timeline ok", "load before the run"])
+        print_table(results, [*COLUMNS, "load before the run"])
         if log_path.exists() and log_path.stat().st_size:
             print("\ngunicorn said:\n" + log_path.read_text()[-3000:])
 
