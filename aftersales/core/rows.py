@@ -30,6 +30,12 @@ def width_of(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
 
 
+@cache
+def _attnames(model: type[Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+@cache
 def _converters(model: type[Model]) -> list[tuple[int, Field[Any, Any]]]:
     return [(index, field) for index, field in enumerate(model._meta.concrete_fields)
             if hasattr(field, "from_db_value")]
@@ -42,7 +48,7 @@ def from_row(model: type[M], values: Sequence[Any]) -> M:
         values = list(values)
         for index, field in converters:
             values[index] = field.from_db_value(values[index], None, connection)  # type: ignore[attr-defined]
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], values)
+    return model.from_db(connection.alias, _attnames(model), values)
 
 
 def loads(text: str | bytes) -> Any:
@@ -74,4 +80,4 @@ def from_json(model: type[M], obj: dict[str, Any]) -> M:
     for column, convert in _json_plan(model):
         value = obj[column]
         values.append(convert(value) if convert is not None and value is not None else value)
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], values)
+    return model.from_db(connection.alias, _attnames(model), values)

@@ -67,6 +67,12 @@ def _count_line_feeds(data: mmap.mmap, start: int, stop: int) -> int:
     return sum(data[at:min(at + _BLOCK, stop)].count(b"\n") for at in range(start, stop, _BLOCK))
 
 
+def count_lines(path: str) -> int:
+    """The file's line feeds: a quick binary pass, a few hundred milliseconds for a million lines."""
+    with open(path, "rb") as raw:
+        return sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
+
+
 class UnusableFile(Exception):
     """The file as a whole cannot be read as an order export (no header, missing or unknown columns)."""
 

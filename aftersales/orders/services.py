@@ -28,11 +28,11 @@ from aftersales.core.errors import ValidationFailed
 from aftersales.stores.models import Store
 from aftersales.stores.permissions import ORDER_WRITE, Actor
 
-from .importers import OrderCsvReader, ParsedOrder, RowProblem, Slice, open_slice
+from .importers import OrderCsvReader, ParsedOrder, RowProblem, Slice, count_lines, open_slice
 from .records import OrderRecord
 from .schemas import MAX_BATCH, OrderIn
 from .validation import check_order, problems_from
-from .writing import BuyerDetails, SaveResult, restate_buyers, save_orders
+from .writing import NO_DETAILS, BuyerDetails, SaveResult, merged_details, restate_buyers, save_orders
 
 # A chunk is one transaction: about 20,000 lines keeps the fixed costs of a commit (and of the
 # statements before the copies) small against the rows, and what an interrupted import redoes short.
@@ -216,12 +216,6 @@ def default_workers() -> int:
     return max(1, min(cores, CSV_MAX_WORKERS))
 
 
-def count_lines(path: str) -> int:
-    # A quick binary pass; a few hundred milliseconds for a million lines.
-    with open(path, "rb") as raw:
-        return sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
-
-
 def _check_actor(actor: Actor, store: Store) -> None:
     actor.require(ORDER_WRITE)
     if store.pk != actor.store_id:
@@ -246,10 +240,9 @@ def _import_rows(
         result.lines += saved.lines
         if buyers is not None:
             for parsed in chunk:
-                key, name, email, phone = parsed.order.buyer
+                key, *details = parsed.order.buyer
                 if parsed.order.external_id not in saved.failed:
-                    known = buyers.get(key)
-                    buyers[key] = (name, email, phone) if known is None else _merged((name, email, phone), known)
+                    buyers[key] = merged_details(details, buyers.get(key, NO_DETAILS))
         for parsed in chunk:
             if parsed.order.external_id in saved.failed:
                 code, message = saved.failed[parsed.order.external_id]
@@ -371,14 +364,9 @@ def _settle_buyers(store: Store, found: list[dict[str, BuyerDetails]]) -> None:
             known = details.get(key)
             if known is not None and known != values:
                 disputed.add(key)
-            details[key] = values if known is None else _merged(values, known)
+            details[key] = merged_details(values, known or NO_DETAILS)
     if disputed:
         restate_buyers(store, {key: details[key] for key in disputed})
-
-
-def _merged(new: Sequence[str], old: BuyerDetails) -> BuyerDetails:
-    name, email, phone = (a or b for a, b in zip(new, old, strict=True))
-    return name, email, phone
 
 
 def _import_slice(store: Store, path: str, part: Slice, header_lines: int, chunk_orders: int,

@@ -47,6 +47,7 @@ PAYMENT_FIELDS = ["store", "order", *PAYMENT_VALUE_FIELDS]
 SHIPMENT_FIELDS = ["store", "order", *SHIPMENT_VALUE_FIELDS]
 DEADLOCK_DETECTED = "40P01"
 BuyerDetails = tuple[str, str, str]  # name, email, phone
+NO_DETAILS: BuyerDetails = ("", "", "")
 
 
 @dataclass
@@ -185,56 +186,54 @@ def _replace_lines(store: Store, old: Sequence[OrderRecord], existing: dict[str,
 def _upsert_buyers(store: Store, orders: Sequence[OrderRecord], postgres: bool) -> dict[str, int]:
     """The buyers of these orders, created when new. Like stores.services.upsert_buyer, but for a
     whole chunk in three statements: a non-empty name, e-mail or phone from the feed replaces ours."""
-    wanted: dict[str, tuple[str, str, str, str]] = {}
-    for order in orders:
-        known = wanted.setdefault(order.buyer[0], order.buyer)
-        if known != order.buyer:  # a later order's details, where given, as if each order came alone
-            wanted[known[0]] = (known[0], order.buyer[1] or known[1], order.buyer[2] or known[2],
-                                order.buyer[3] or known[3])
-    columns = ("external_id", "pk", "name", "email", "phone")
-    stored = {
-        row[0]: row[1:]
-        for row in Buyer.objects.filter(store=store, external_id__in=_among(list(wanted), postgres)).values_list(*columns)
-    }
+    wanted: dict[str, BuyerDetails] = {}
+    for key, *details in (order.buyer for order in orders):
+        # A later order's details, where given, as if each order came alone.
+        wanted[key] = merged_details(details, wanted.get(key, NO_DETAILS))
+    stored = _stored_details(store, list(wanted), postgres)
     # Sorted, so that two transactions inserting the same new buyers (two writers of one import) lock
     # them in the same order: the second waits for the first instead of deadlocking with it.
-    missing = sorted(b for key, b in wanted.items() if key not in stored)
+    missing = sorted(key for key in wanted if key not in stored)
     if missing:
         # ignore_conflicts: a buyer created meanwhile by another import is simply read back below.
         Buyer.objects.bulk_create(
-            [Buyer(store=store, external_id=key, name=name, email=email, phone=phone)
-             for key, name, email, phone in missing],
+            [Buyer(store=store, external_id=key, name=wanted[key][0], email=wanted[key][1], phone=wanted[key][2])
+             for key in missing],
             batch_size=1000, ignore_conflicts=True,
         )
-        stored.update(
-            (row[0], row[1:]) for row in
-            Buyer.objects.filter(store=store, external_id__in=_among([b[0] for b in missing], postgres))
-            .values_list(*columns)
-        )
-    changed = []
-    for key, (_, name, email, phone) in wanted.items():
-        pk, stored_name, stored_email, stored_phone = stored[key]
-        merged = (name or stored_name, email or stored_email, phone or stored_phone)
-        if merged != (stored_name, stored_email, stored_phone):
-            changed.append(Buyer(pk=pk, name=merged[0], email=merged[1], phone=merged[2]))
-    if changed:
-        changed.sort(key=attrgetter("pk"))
-        Buyer.objects.bulk_update(changed, ["name", "email", "phone"], batch_size=500)
-    return {key: row[0] for key, row in stored.items()}
+        stored.update(_stored_details(store, missing, postgres))
+    _write_details(stored, wanted)
+    return {key: pk for key, (pk, *_) in stored.items()}
 
 
 def restate_buyers(store: Store, details: dict[str, BuyerDetails]) -> None:
     """Gives these buyers (external_id -> name, e-mail, phone) the details sent, where not empty; for
     imports that wrote them in another order than the file's."""
-    changed = []
-    stored = Buyer.objects.filter(store=store, external_id__in=list(details)).values_list(
+    _write_details(_stored_details(store, list(details), connection.vendor == "postgresql"), details)
+
+
+def merged_details(new: Sequence[str], old: Sequence[str]) -> BuyerDetails:
+    """A buyer's name, e-mail and phone once `new` arrives: each non-empty value replaces the old one."""
+    name, email, phone = (a or b for a, b in zip(new, old, strict=True))
+    return name, email, phone
+
+
+def _stored_details(store: Store, keys: list[str], postgres: bool) -> dict[str, tuple[int, str, str, str]]:
+    rows = Buyer.objects.filter(store=store, external_id__in=_among(keys, postgres)).values_list(
         "external_id", "pk", "name", "email", "phone")
-    for key, pk, *values in stored:
-        merged = [new or old for new, old in zip(details[key], values, strict=True)]
-        if merged != values:
-            changed.append(Buyer(pk=pk, name=merged[0], email=merged[1], phone=merged[2]))
+    return {key: (pk, name, email, phone) for key, pk, name, email, phone in rows}
+
+
+def _write_details(stored: dict[str, tuple[int, str, str, str]], details: dict[str, BuyerDetails]) -> None:
+    """Writes each buyer's details merged into what is stored, for the buyers whose details change."""
+    changed = []
+    for key, (pk, *current) in stored.items():
+        if key in details:
+            merged = merged_details(details[key], current)
+            if merged != tuple(current):
+                changed.append(Buyer(pk=pk, name=merged[0], email=merged[1], phone=merged[2]))
     if changed:
-        changed.sort(key=attrgetter("pk"))
+        changed.sort(key=attrgetter("pk"))  # the same lock order in every writer
         Buyer.objects.bulk_update(changed, ["name", "email", "phone"], batch_size=500)
 
 

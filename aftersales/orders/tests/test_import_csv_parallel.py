@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from aftersales.orders import importers, services
-from aftersales.orders.importers import OrderCsvReader, open_slice
+from aftersales.orders.importers import OrderCsvReader, count_lines, open_slice
 from aftersales.orders.models import Order, OrderLine
-from aftersales.orders.services import count_lines, import_orders_csv, import_orders_csv_file
+from aftersales.orders.services import import_orders_csv, import_orders_csv_file
 from aftersales.orders.tests.test_import_csv import HEADER, row, run, write_csv
 from aftersales.stores.models import Buyer
 from aftersales.stores.permissions import system_actor
