@@ -13,10 +13,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 
 from aftersales.core import clock
-from aftersales.core.bulk_writes import insert_later, one_statement
+from aftersales.core.bulk_writes import RowVersion, WriteConflict, insert_later, one_statement
 from aftersales.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from aftersales.core.events import publish
 from aftersales.core.sequences import next_value
@@ -127,77 +127,111 @@ def create_case(
         raise ValidationFailed("complaints and inquiries have no lines", field="lines", code="lines_not_allowed")
 
     now = clock.now()
+    request = _CaseRequest(kind=kind, buyer_id=buyer_id, lines=lines, reason_code=reason_code, description=description,
+                           subject=subject, channel=channel, priority=priority, requested_amount=requested_amount)
+    if order_id is not None and connection.vendor == "postgresql":
+        # The busiest write of all: read without a lock, in one statement, and write only if the order is
+        # still as read, so that a case costs two round trips and no transaction of its own (BEGIN, the
+        # lock, COMMIT: three more). If the order did change in between (another case opened on it, the
+        # shop re-sent it), nothing was written, and the case is opened again the careful way below.
+        try:
+            unlocked = order_claims.read(actor, order_id, reason_code=reason_code, line_count=len(lines), locked=False)
+            return _open_case(actor, unlocked, request, now)
+        except WriteConflict:
+            pass
     with transaction.atomic():
         claim = (order_claims.read(actor, order_id, reason_code=reason_code, line_count=len(lines))
                  if order_id is not None else None)
-        order = claim.order if claim is not None else None
-        resolved_buyer_id: int
-        if order is not None:
-            resolved_buyer_id = order.buyer_id
-        elif actor.is_buyer and actor.buyer_id is not None:
-            resolved_buyer_id = actor.buyer_id
-        elif buyer_id is not None:
-            if not Buyer.objects.filter(store_id=actor.store_id, pk=buyer_id).exists():
-                raise NotFound("buyer")
-            resolved_buyer_id = buyer_id
+        return _open_case(actor, claim, request, now)
+
+
+@dataclass(frozen=True)
+class _CaseRequest:
+    kind: str
+    buyer_id: int | None
+    lines: Sequence[LineRequest]
+    reason_code: str | None
+    description: str
+    subject: str
+    channel: str
+    priority: int
+    requested_amount: Decimal | None
+
+
+def _open_case(actor: Actor, claim: order_claims.OrderClaim | None, request: _CaseRequest, now: dt.datetime) -> Case:
+    """Writes the case `request` asks for, on the order read as `claim` (None: a case without an order)."""
+    kind, lines, reason_code, channel = request.kind, request.lines, request.reason_code, request.channel
+    needs_lines = kind in Kind.WITH_LINES
+    order = claim.order if claim is not None else None
+    resolved_buyer_id: int
+    if order is not None:
+        resolved_buyer_id = order.buyer_id
+    elif actor.is_buyer and actor.buyer_id is not None:
+        resolved_buyer_id = actor.buyer_id
+    elif request.buyer_id is not None:
+        if not Buyer.objects.filter(store_id=actor.store_id, pk=request.buyer_id).exists():
+            raise NotFound("buyer")
+        resolved_buyer_id = request.buyer_id
+    else:
+        raise ValidationFailed("name the order or the buyer", field="order_id", code="buyer_required")
+
+    reason = None
+    if reason_code:
+        reason = claim.reason if claim is not None else order_claims.active_reason(actor.store_id, reason_code)
+        if reason is None:
+            raise ValidationFailed(f"unknown reason {reason_code!r}", field="reason", code="invalid_reason")
+    elif needs_lines:
+        raise ValidationFailed("give a reason", field="reason", code="reason_required")
+
+    if needs_lines:
+        assert claim is not None
+        _check_line_quantities(claim, lines)
+
+    # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written,
+    # and the case, its lines, timeline, clocks and outbox row go in one statement.
+    ids = claim.ids if claim is not None else None
+    case = Case(
+        pk=ids.case_id if ids is not None else None,
+        store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
+        buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=request.priority,
+        subject=request.subject[:200], description=request.description, requested_amount=request.requested_amount,
+        created_at=now, updated_at=now,
+        status_changed_at=now,
+    )
+    store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
+    if order is not None:
+        case.buyer = order.buyer
+    serial = ids.case_serial if ids is not None else next_value(actor.store_id, "case")
+    case.number = f"{store.case_number_prefix}-{serial:06d}"
+    entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
+                         data={"channel": channel, "reason": reason_code or ""})]
+    if needs_lines:
+        assert claim is not None and order is not None and reason is not None
+        entries.extend(_submit_for_review(case, store, claim, lines, reason, now))
+    # Callers show the case at once, and the deadline needs the store's platform: read it once.
+    case.store = store
+    case.deadline_at, case.deadline_rule = deadline_for_case(
+        case, now, timeouts=claim.timeouts if claim is not None else None)
+    line_ids: list[int | None] = list(ids.case_line_ids) if ids is not None else [None] * len(lines)
+    case_lines = [CaseLine(pk=line_id, store_id=actor.store_id, case=case,
+                           order_line=claim.lines[line.order_line_id], quantity=line.quantity)
+                  for line_id, line in zip(line_ids, lines, strict=True)] if claim is not None else []
+    guard = RowVersion(Order, claim.order.pk, claim.version) if claim is not None and ids is not None else None
+    with one_statement(enabled=ids is not None, guard=guard):
+        if ids is not None:
+            assert claim is not None and claim.sla_policies is not None
+            insert_later(Case, [case])
+            insert_later(CaseLine, case_lines)
+            insert_later(TimelineEntry, entries)
+            insert_later(SlaClock, sla_services.clocks_for_new_case(case=case, at=now, policies=claim.sla_policies))
         else:
-            raise ValidationFailed("name the order or the buyer", field="order_id", code="buyer_required")
-
-        reason = None
-        if reason_code:
-            reason = claim.reason if claim is not None else order_claims.active_reason(actor.store_id, reason_code)
-            if reason is None:
-                raise ValidationFailed(f"unknown reason {reason_code!r}", field="reason", code="invalid_reason")
-        elif needs_lines:
-            raise ValidationFailed("give a reason", field="reason", code="reason_required")
-
-        if needs_lines:
-            assert claim is not None
-            _check_line_quantities(claim, lines)
-
-        # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written,
-        # and the case, its lines, timeline, clocks and outbox row go in one statement.
-        ids = claim.ids if claim is not None else None
-        case = Case(
-            pk=ids.case_id if ids is not None else None,
-            store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
-            buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=priority, subject=subject[:200],
-            description=description, requested_amount=requested_amount, created_at=now, updated_at=now,
-            status_changed_at=now,
-        )
-        store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
-        if order is not None:
-            case.buyer = order.buyer
-        serial = ids.case_serial if ids is not None else next_value(actor.store_id, "case")
-        case.number = f"{store.case_number_prefix}-{serial:06d}"
-        entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
-                             data={"channel": channel, "reason": reason_code or ""})]
-        if needs_lines:
-            assert claim is not None and order is not None and reason is not None
-            entries.extend(_submit_for_review(case, store, claim, lines, reason, now))
-        # Callers show the case at once, and the deadline needs the store's platform: read it once.
-        case.store = store
-        case.deadline_at, case.deadline_rule = deadline_for_case(
-            case, now, timeouts=claim.timeouts if claim is not None else None)
-        line_ids: list[int | None] = list(ids.case_line_ids) if ids is not None else [None] * len(lines)
-        case_lines = [CaseLine(pk=line_id, store_id=actor.store_id, case=case,
-                               order_line=claim.lines[line.order_line_id], quantity=line.quantity)
-                      for line_id, line in zip(line_ids, lines, strict=True)] if claim is not None else []
-        with one_statement(enabled=ids is not None):
-            if ids is not None:
-                assert claim is not None and claim.sla_policies is not None
-                insert_later(Case, [case])
-                insert_later(CaseLine, case_lines)
-                insert_later(TimelineEntry, entries)
-                insert_later(SlaClock, sla_services.clocks_for_new_case(case=case, at=now, policies=claim.sla_policies))
-            else:
-                case.save(force_insert=True)
-                case_lines = CaseLine.objects.bulk_create(case_lines)
-                TimelineEntry.objects.bulk_create(entries)
-                sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
-            # The caller answers with the lines it just wrote; reading them back would cost a round trip.
-            case.written_lines = case_lines
-            publish("case.created", _event_payload(case))
+            case.save(force_insert=True)
+            case_lines = CaseLine.objects.bulk_create(case_lines)
+            TimelineEntry.objects.bulk_create(entries)
+            sla_services.on_case_event(case=case, event="created", actor=actor, at=now)
+        # The caller answers with the lines it just wrote; reading them back would cost a round trip.
+        case.written_lines = case_lines
+        publish("case.created", _event_payload(case))
     return case
 
 

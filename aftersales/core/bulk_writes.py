@@ -5,15 +5,16 @@ the models' own table and column names in the SQL text and every value passed as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, JSONField, Model
 from psycopg import Cursor
 
@@ -75,7 +76,24 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
             copy.write_row(values)
 
 
-def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> None:
+@dataclass(frozen=True)
+class RowVersion:
+    """A row as a write read it, unlocked: `version` is its xmin (the transaction that wrote that version of
+    the row), read in the same statement as everything the write was decided on. The write goes ahead
+    only if the row is still that version, and then makes a new one (an UPDATE that changes nothing), so
+    that a concurrent writer that read the same version finds it gone. Optimistic locking, with no lock
+    held between the read and the write and no column added for it."""
+
+    model: type[Model]
+    pk: int
+    version: str | None  # None: the writer holds the row's lock, so there is nothing to check, only to renew
+
+
+class WriteConflict(Exception):
+    """The row a guarded write depended on changed after it was read: nothing was written."""
+
+
+def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, guard: RowVersion | None = None) -> bool:
     """Inserts new rows of several models in one statement (PostgreSQL only): a data-modifying CTE per
     model. For a request that writes a handful of rows to five tables, one round trip instead of five.
     Every row must carry its primary key already (drawn from the table's sequence beforehand) when
@@ -85,22 +103,42 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> No
     own type (`json_populate_recordset`): one parameter per table, encoded by orjson (dates and times
     natively, to the microsecond). An array per column (unnest) made the driver dump some forty arrays
     per request, and its escaping of a policy decision's JSON inside a text array cost more than the
-    insert itself."""
+    insert itself.
+
+    With a `guard`, nothing is inserted unless its row is still the version read; returns whether the
+    rows went in (always True without a guard)."""
     assert connection.vendor == "postgresql"
     groups = [(model, rows) for model, rows in groups if rows]
     if not groups:
-        return
+        return True
     parts: list[str] = []
-    params: list[str] = []
+    params: list[Any] = []
+    if guard is not None:
+        parts.append(f"g AS ({_guard_text(guard.model, guard.version is not None)})")
+        params.extend([guard.pk] if guard.version is None else [guard.pk, guard.version])
     for index, (model, rows) in enumerate(groups):
         with_pk = getattr(rows[0], model._meta.pk.attname) is not None
-        fields, text = _insert_part(model, with_pk)
-        records = [{str(f.column): f.pre_save(row, True) for f in fields} for row in rows]
+        columns, text = _insert_part(model, with_pk, guard is not None)
+        records = [{column: getattr(row, attname) if own is None else own.pre_save(row, True)
+                    for column, attname, own in columns} for row in rows]
         parts.append(f"w{index} AS ({text})")
         params.append(orjson.dumps(records, default=_plain).decode())
     # Prepared: the text depends only on which models are written, so a connection plans it once.
     with Cursor(connection.connection) as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params, prepare=True)
+        result = "(SELECT count(*) FROM g)" if guard is not None else "1"
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {result}", params, prepare=True)
+        row = cursor.fetchone()
+    return row is not None and row[0] == 1
+
+
+@cache
+def _guard_text(model: type[Model], checked: bool) -> str:
+    quote = connection.ops.quote_name
+    pk = quote(str(model._meta.pk.column))
+    # Waiting for a concurrent writer's lock, PostgreSQL checks the condition again on the row's newest
+    # version (READ COMMITTED), so a version that changed meanwhile matches no row.
+    return (f"UPDATE {quote(model._meta.db_table)} SET {pk} = {pk} WHERE {pk} = %s "  # noqa: S608
+            f"{'AND xmin = %s::text::xid ' if checked else ''}RETURNING 1")
 
 
 def _plain(value: Any) -> str:
@@ -111,46 +149,77 @@ def _plain(value: Any) -> str:
 
 
 @cache
-def _insert_part(model: type[Model], with_pk: bool) -> tuple[list[Field[Any, Any]], str]:
-    # Only the model's own table and column names are put in the text; the rows are the parameter.
+def _insert_part(model: type[Model], with_pk: bool,
+                 guarded: bool) -> tuple[list[tuple[str, str, Field[Any, Any] | None]], str]:
+    """Each column's name, the attribute holding its value, and the field itself where the field computes
+    the value on saving (auto_now dates, files; the others only read the attribute, `Field.pre_save`),
+    with the statement's text. Only the model's own table and column names are put in the text; the rows
+    are the parameter."""
     meta = model._meta
     quote = connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
+    columns = [(str(f.column), f.attname, None if type(f).pre_save is Field.pre_save else f) for f in fields]
     names = ", ".join(quote(str(f.column)) for f in fields)
     table = quote(meta.db_table)
-    return fields, f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608
+    text = f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608
+    return columns, text + (" WHERE EXISTS (SELECT FROM g)" if guarded else "")
 
 
-_pending: ContextVar[list[tuple[type[Model], list[Model]]] | None] = ContextVar("pending_inserts", default=None)
+@dataclass
+class _Block:
+    rows: list[tuple[type[Model], list[Model]]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_pending: ContextVar[_Block | None] = ContextVar("pending_inserts", default=None)
 
 
 @contextmanager
-def one_statement(*, enabled: bool = True) -> Iterator[None]:
+def one_statement(*, enabled: bool = True, guard: RowVersion | None = None) -> Iterator[None]:
     """Inside the block, rows given to `insert_later` (by this code or by a listener it calls, such as
     the notifications outbox) wait, and are written together by `insert_together` when the block ends
-    without an error. PostgreSQL only; with `enabled` False, `insert_later` writes at once."""
+    without an error; so do the callbacks given to `after_commit`, which are handed to the transaction
+    once the rows are written (run at once if there is no transaction: the statement committed itself).
+    With a `guard`, WriteConflict if its row changed since it was read, and then nothing is written and no
+    callback runs. PostgreSQL only; with `enabled` False, `insert_later` writes at once."""
     if not enabled:
+        assert guard is None
         yield
         return
-    groups: list[tuple[type[Model], list[Model]]] = []
-    token = _pending.set(groups)
+    block = _Block()
+    token = _pending.set(block)
     try:
         yield
     finally:
         _pending.reset(token)
-    insert_together(groups)
+    if not insert_together(block.rows, guard=guard):
+        assert guard is not None
+        raise WriteConflict(f"{guard.model._meta.label} {guard.pk} changed since it was read")
     alias = connection.alias
-    for _model, rows in groups:
+    for _model, rows in block.rows:
         for row in rows:
             row._state.adding = False
             row._state.db = alias
+    for callback in block.after_commit:
+        transaction.on_commit(callback)
 
 
 def insert_later(model: type[Model], rows: Sequence[Model]) -> None:
     """Inserts new rows now, or at the end of the `one_statement` block this runs in."""
-    pending = _pending.get()
-    if pending is None:
+    block = _pending.get()
+    if block is None:
         for row in rows:
             row.save(force_insert=True)
         return
-    pending.append((model, list(rows)))
+    block.rows.append((model, list(rows)))
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """`transaction.on_commit`, except inside a `one_statement` block, whose rows are not written yet:
+    there the callback waits for them (a block that writes outside any transaction commits with its
+    statement, where on_commit would have run the callback at once, before the rows existed)."""
+    block = _pending.get()
+    if block is None:
+        transaction.on_commit(callback)
+    else:
+        block.after_commit.append(callback)

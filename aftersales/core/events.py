@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from .bulk_writes import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def publish(event: str, payload: dict[str, Any]) -> None:
     the others after the commit (or never, if it rolls back)."""
     for listener in [*_in_transaction.get(event, []), *_in_transaction.get("*", [])]:
         listener(event, payload)
-    transaction.on_commit(lambda: _deliver(event, payload))
+    after_commit(lambda: _deliver(event, payload))
 
 
 # The older name. Callers of it get the in-transaction listeners too, so an event they publish reaches
@@ -91,4 +91,4 @@ def publish_many(event: str, payloads: list[dict[str, Any]]) -> None:
         for payload in payloads:
             _deliver(event, payload)
 
-    transaction.on_commit(deliver_all)
+    after_commit(deliver_all)

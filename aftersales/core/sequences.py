@@ -7,7 +7,7 @@ numbers do on every big platform). SQLite has one writer at a time anyway, so a 
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 # Sequences this process has seen committed; the first use per process creates it if missing.
 _known_sequences: set[str] = set()
@@ -22,13 +22,12 @@ def postgres_sequence(store_id: int, name: str) -> str:
     caller that draws from it inside a bigger statement (`nextval(%s)` with the name as a parameter)."""
     sequence = _sequence_name(store_id, name)
     if sequence not in _known_sequences:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence}")
-        except IntegrityError:
-            # Another transaction created it a moment ago (IF NOT EXISTS does not see a creation that
-            # has not committed yet; it waits for it and then collides): it exists now.
-            pass
+        with transaction.atomic(), connection.cursor() as cursor:
+            # IF NOT EXISTS alone does not see a creation that has not committed yet: two first uses at
+            # once would both try, and the second would fail with "already exists". Taking a lock on the
+            # name first makes the second wait until the first has committed, and then skip.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [sequence])
+            cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence}")
         # Remember it only once it is committed: a rolled-back transaction takes the sequence with it.
         transaction.on_commit(lambda: _known_sequences.add(sequence))
     return sequence

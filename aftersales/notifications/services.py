@@ -28,7 +28,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from aftersales.core import clock, kicks
-from aftersales.core.bulk_writes import insert_later, insert_rows
+from aftersales.core.bulk_writes import after_commit, insert_later, insert_rows
 from aftersales.core.errors import NotFound, ValidationFailed
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Role
@@ -101,7 +101,7 @@ def record_event(*, store_id: int, event: str, payload: dict[str, Any]) -> Outbo
     # Inside a write that puts all its rows in one statement (opening a case), this row joins them.
     insert_later(OutboxEvent, [row])
     event_id = row.pk
-    transaction.on_commit(lambda: _kick_dispatch(event_id))
+    after_commit(lambda: _kick_dispatch(event_id))
     return row
 
 

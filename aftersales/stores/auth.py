@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from aftersales.core import clock
 from aftersales.core.errors import DomainError
+from aftersales.core.handlers import is_bearer
 
 from .models import ApiToken, ArbiterMembership, Buyer, Membership
 from .permissions import Actor, arbiter_actor, buyer_actor, staff_actor, token_actor
@@ -27,7 +28,7 @@ class NotAuthenticated(DomainError):
 
 
 def has_bearer(request: HttpRequest) -> bool:
-    return request.headers.get("Authorization", "")[:7].lower() == "bearer "
+    return is_bearer(request.headers.get("Authorization", ""))
 
 
 def bearer_token(request: HttpRequest) -> ApiToken | None:

@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from django.test import Client
+from django.test.client import ClientHandler
 
+from aftersales.core.handlers import TokenApiChain, is_token_api_call
 from aftersales.stores.models import Store
 from aftersales.stores.services import create_api_token
 
@@ -58,9 +60,31 @@ def _json(body: Any) -> str:
     return json.dumps(body, default=str)
 
 
+class _TokenApiClientHandler(TokenApiChain, ClientHandler):
+    pass
+
+
+class _RoutingClientHandler(ClientHandler):
+    """The test client's handler, routing as the web entry point does (`core.handlers`): a token call to
+    the API takes the token API's middleware chain."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.token_api = _TokenApiClientHandler(*args, **kwargs)
+
+    def __call__(self, environ: dict[str, Any]) -> Any:
+        return self.token_api(environ) if is_token_api_call(environ) else super().__call__(environ)
+
+
+def routing_client() -> Client:
+    client = Client()
+    client.handler = _RoutingClientHandler(enforce_csrf_checks=False)
+    return client
+
+
 def token_caller(store: Store, scopes: list[str] | None = None) -> ApiCaller:
     _, raw = create_api_token(store=store, name="integration", scopes=scopes or FULL_SCOPES)
-    return ApiCaller(Client(), Authorization=f"Bearer {raw}")
+    return ApiCaller(routing_client(), Authorization=f"Bearer {raw}")
 
 
 def session_caller(user: Any, *, store_slug: str | None = None, enforce_csrf: bool = False) -> ApiCaller:
