@@ -17,6 +17,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import Field, JSONField, Model
 from psycopg import Cursor
+from psycopg.types.json import Json
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
@@ -122,7 +123,8 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
         records = [{column: getattr(row, attname) if own is None else own.pre_save(row, True)
                     for column, attname, own in columns} for row in rows]
         parts.append(f"w{index} AS ({text})")
-        params.append(orjson.dumps(records, default=_plain).decode())
+        # Handed over as the bytes orjson made (not decoded to text for the driver to encode again).
+        params.append(Json(records, dumps=_dump_records))
     # Prepared: the text depends only on which models are written, so a connection plans it once.
     with Cursor(connection.connection) as cursor:
         result = "(SELECT count(*) FROM g)" if guard is not None else "1"
@@ -146,6 +148,10 @@ def _plain(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} through insert_together")
+
+
+def _dump_records(records: Any) -> bytes:
+    return orjson.dumps(records, default=_plain)
 
 
 @cache

@@ -35,6 +35,10 @@ _lock = threading.Lock()
 _waiting: list[tuple[str, list[Any]]] = []
 _wake = threading.Event()
 _owner_pid: int | None = None  # the process whose thread sends; a forked child starts its own
+# Task names by the identity of the task object (kept here too, so no other object can take its id): a
+# task imported from a tasks module is Celery's lazy proxy, which looks the task up in the app's
+# registry again on every attribute read.
+_task_names: dict[int, tuple[Any, str]] = {}
 
 
 def send(task: Any, *args: Any) -> None:
@@ -42,9 +46,13 @@ def send(task: Any, *args: Any) -> None:
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         task.delay(*args)
         return
+    known = _task_names.get(id(task))
+    if known is None:
+        known = _task_names[id(task)] = (task, task.name)
+    name = known[1]
     with _lock:
         _ensure_sender()
-        _waiting.append((task.name, list(args)))
+        _waiting.append((name, list(args)))
         full = len(_waiting) >= MAX_BATCH
     if full:
         _wake.set()
