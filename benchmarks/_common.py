@@ -79,6 +79,17 @@ def machine_load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent so far, busy (every process and the kernel's own work:
+    user, nice, system, interrupts, steal) and idle (idle and waiting for I/O), summed over its cores,
+    from /proc/stat (Linux). Taken around a run: if idle is near zero, the run was bound by the CPU, and
+    busy per request is the budget the cores have to share."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / ticks, (idle + iowait) / ticks
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

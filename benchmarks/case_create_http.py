@@ -37,6 +37,7 @@ from _common import (
     database_exists,
     free_port,
     load_buyers_and_orders,
+    machine_cpu_seconds,
     machine_load,
     make_store_with_token,
     migrate,
@@ -210,7 +211,7 @@ def database_counts(store_id: int) -> tuple[int, int, int]:
 
 
 COLUMNS = ["server", "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "web CPU ms/req",
-           "PostgreSQL CPU ms/req", "cases written", "lines+timeline ok"]
+           "PostgreSQL CPU ms/req", "machine CPU ms/req", "idle %", "cases written", "lines+timeline ok"]
 
 
 def cpu_seconds_by_group(master_pid: int) -> dict[str, float]:
@@ -363,9 +364,11 @@ def main() -> None:
                     before = database_counts(store.pk)
                     load = machine_load()
                     cpu_before = cpu_seconds_by_group(server.process.pid)
+                    machine_before = machine_cpu_seconds()
                     figures = run_wrk(server.base_url, token=token, bodies=bodies[used:], seconds=args.duration,
                                       connections=args.connections, threads=args.wrk_threads, workdir=workdir)
                     cpu_after = cpu_seconds_by_group(server.process.pid)
+                    machine_after = machine_cpu_seconds()
                     used += int(figures["bodies_used"])
                     if used > len(bodies):
                         print(f"warning: ran out of prepared order lines ({used} > {len(bodies)}): raise --orders")
@@ -379,9 +382,13 @@ def main() -> None:
                 consistent = after[1] - before[1] == created and after[2] - before[2] >= 2 * created
                 requests = max(1, int(figures["requests"]))
                 web_ms, db_ms = ((cpu_after[group] - cpu_before[group]) * 1000 / requests for group in ("web", "db"))
+                # Everything the machine did meanwhile (wrk, the kernel's network work, Redis too), per request.
+                busy, idle = (after_s - before_s for after_s, before_s in zip(machine_after, machine_before, strict=True))
+                machine_ms, idle_share = busy * 1000 / requests, 100 * idle / max(busy + idle, 1e-9)
                 row = [str(config), run, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
                        f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
-                       f"{figures['max_us'] / 1000:.0f}", errors, f"{web_ms:.2f}", f"{db_ms:.2f}", created,
+                       f"{figures['max_us'] / 1000:.0f}", errors, f"{web_ms:.2f}", f"{db_ms:.2f}",
+                       f"{machine_ms:.2f}", f"{idle_share:.0f}", created,
                        "yes" if consistent else "NO", load]
                 results.append(row)
                 print_table([row], [*COLUMNS, "before the run"])
