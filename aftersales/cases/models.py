@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from aftersales.core.models import StoreScopedModel
+from aftersales.core.rows import new_row
 
 from .states import Kind, Status
 
@@ -215,6 +216,6 @@ class TimelineEntry(models.Model):
            to_status: str = "", data: Mapping[str, Any] | None = None) -> TimelineEntry:
         """An unsaved entry: what happened to `case`, done by `actor`. Every app that writes to a case's
         history builds its entries here, so they all name the actor the same way."""
-        return cls(store_id=case.store_id, case=case, at=at, event=event, from_status=from_status,
-                   to_status=to_status, actor_kind=actor.kind, actor_label=actor.label[:120],
-                   actor_user_id=actor.user_id, data=dict(data or {}))
+        return new_row(cls, store_id=case.store_id, case=case, at=at, event=event, from_status=from_status,
+                       to_status=to_status, actor_kind=actor.kind, actor_label=actor.label[:120],
+                       actor_user_id=actor.user_id, data=dict(data or {}))

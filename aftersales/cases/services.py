@@ -19,6 +19,7 @@ from aftersales.core import clock
 from aftersales.core.bulk_writes import RowVersion, WriteConflict, insert_later, one_statement
 from aftersales.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from aftersales.core.events import publish
+from aftersales.core.rows import new_row
 from aftersales.core.sequences import next_value
 from aftersales.orders.models import Order, OrderLine
 from aftersales.policies import services as policy_services
@@ -190,17 +191,18 @@ def _open_case(actor: Actor, claim: order_claims.OrderClaim | None, request: _Ca
     # With the ids drawn beforehand (PostgreSQL) every row below knows its case before it is written,
     # and the case, its lines, timeline, clocks and outbox row go in one statement.
     ids = claim.ids if claim is not None else None
-    case = Case(
-        pk=ids.case_id if ids is not None else None,
-        store_id=actor.store_id, kind=kind, status=INITIAL_STATUS[kind], order=order,
-        buyer_id=resolved_buyer_id, reason=reason, channel=channel, priority=request.priority,
+    # Callers show the case at once, and the deadline needs the store's platform: read it once, and attach
+    # it (and the order's buyer) to the case.
+    store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
+    buyer: dict[str, Any] = {"buyer": order.buyer} if order is not None else {"buyer_id": resolved_buyer_id}
+    case = new_row(
+        Case, pk=ids.case_id if ids is not None else None,
+        store=store, kind=kind, status=INITIAL_STATUS[kind], order=order, **buyer,
+        reason=reason, channel=channel, priority=request.priority,
         subject=request.subject[:200], description=request.description, requested_amount=request.requested_amount,
         created_at=now, updated_at=now,
         status_changed_at=now,
     )
-    store = order.store if order is not None else Store.objects.get(pk=actor.store_id)
-    if order is not None:
-        case.buyer = order.buyer
     serial = ids.case_serial if ids is not None else next_value(actor.store_id, "case")
     case.number = f"{store.case_number_prefix}-{serial:06d}"
     entries = [TimelineEntry.of(case, actor, "created", now, to_status=case.status,
@@ -208,13 +210,11 @@ def _open_case(actor: Actor, claim: order_claims.OrderClaim | None, request: _Ca
     if needs_lines:
         assert claim is not None and order is not None and reason is not None
         entries.extend(_submit_for_review(case, store, claim, lines, reason, now))
-    # Callers show the case at once, and the deadline needs the store's platform: read it once.
-    case.store = store
     case.deadline_at, case.deadline_rule = deadline_for_case(
         case, now, timeouts=claim.timeouts if claim is not None else None)
     line_ids: list[int | None] = list(ids.case_line_ids) if ids is not None else [None] * len(lines)
-    case_lines = [CaseLine(pk=line_id, store_id=actor.store_id, case=case,
-                           order_line=claim.lines[line.order_line_id], quantity=line.quantity)
+    case_lines = [new_row(CaseLine, pk=line_id, store_id=actor.store_id, case=case,
+                          order_line=claim.lines[line.order_line_id], quantity=line.quantity)
                   for line_id, line in zip(line_ids, lines, strict=True)] if claim is not None else []
     guard = RowVersion(Order, claim.order.pk, claim.version) if claim is not None and ids is not None else None
     with one_statement(enabled=ids is not None, guard=guard):

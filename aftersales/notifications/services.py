@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 from aftersales.core import clock, kicks
 from aftersales.core.bulk_writes import after_commit, insert_later, insert_rows
 from aftersales.core.errors import NotFound, ValidationFailed
+from aftersales.core.rows import new_row
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Buyer, Membership, Role
 from aftersales.stores.permissions import Actor
@@ -97,7 +98,7 @@ def event_types_for(domain_event: str, payload: dict[str, Any]) -> list[str]:
 def record_event(*, store_id: int, event: str, payload: dict[str, Any]) -> OutboxEvent:
     """Writes the outbox row in the caller's transaction; the fan-out is kicked only if it commits."""
     case_id = payload.get("case_id")
-    row = OutboxEvent(store_id=store_id, type=event, case_id=case_id, payload=payload, created_at=clock.now())
+    row = new_row(OutboxEvent, store_id=store_id, type=event, case_id=case_id, payload=payload, created_at=clock.now())
     # Inside a write that puts all its rows in one statement (opening a case), this row joins them.
     insert_later(OutboxEvent, [row])
     event_id = row.pk

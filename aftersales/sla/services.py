@@ -27,6 +27,7 @@ from aftersales.core import clock
 from aftersales.core.bulk_writes import insert_rows, update_rows
 from aftersales.core.errors import DomainError, NotFound, ValidationFailed
 from aftersales.core.events import publish_many, publish_on_commit
+from aftersales.core.rows import new_row
 from aftersales.orders.models import OrderLine
 from aftersales.stores import permissions as perm
 from aftersales.stores.models import Membership, Role
@@ -138,9 +139,9 @@ def _consume(clock_row: SlaClock, cal: _Calendar, at: dt.datetime) -> None:
 def _start(case: Case, policy: SlaPolicy, target: str, minutes: int, cal: _Calendar, at: dt.datetime,
            writes: _Writes) -> SlaClock:
     budget = minutes * 60
-    row = SlaClock(store_id=case.store_id, case=case, policy=policy, target=target,
-                   business_time=policy.business_time, budget_seconds=budget,
-                   warn_seconds=budget * policy.warn_at_percent // 100, started_at=at)
+    row = new_row(SlaClock, store_id=case.store_id, case=case, policy=policy, target=target,
+                  business_time=policy.business_time, budget_seconds=budget,
+                  warn_seconds=budget * policy.warn_at_percent // 100, started_at=at)
     _schedule(row, cal, at)
     if case.status in Status.WAITING_ON_BUYER:
         _consume(row, cal, at)
