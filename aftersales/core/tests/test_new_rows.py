@@ -121,8 +121,8 @@ def test_what_it_does_not_cover_goes_to_django(order):
 
 
 def test_an_object_of_the_wrong_model_is_refused_as_assignment_refuses_it(order):
-    with pytest.raises(ValueError, match='"CaseLine.case" must be a "Case" instance'):
+    with pytest.raises(ValueError, match=r'"CaseLine\.case" must be a "Case" instance'):
         new_row(CaseLine, store_id=order.store_id, case=order, quantity=1)
-    with pytest.raises(ValueError, match='"CaseLine.case" must be a "Case" instance'):
+    with pytest.raises(ValueError, match=r'"CaseLine\.case" must be a "Case" instance'):
         CaseLine(store_id=order.store_id, case=order, quantity=1)
     assert Order.objects.count() == 1
