@@ -45,11 +45,11 @@ def test_a_case_is_built_as_django_builds_it(order):
     values = dict(pk=41, store=order.store, kind="return_refund", status="submitted", order=order, buyer=order.buyer,
                   reason=reason, channel="api", priority=2, subject="坏了", description="屏幕碎了",
                   requested_amount=Decimal("12.30"), created_at=AT, updated_at=AT, status_changed_at=AT)
+    keys = (order.store_id, order.pk, order.buyer_id, reason.pk)
     built, made = new_row(Case, **values), Case(**values)
     _same(built, made)
+    assert (built.store_id, built.order_id, built.buyer_id, built.reason_id) == keys
     assert built.store is order.store and built.order is order and built.reason is reason
-    assert (built.store_id, built.order_id, built.buyer_id, built.reason_id) == (order.store_id, order.pk, order.buyer_id,
-                                                                                  reason.pk)
 
 
 def test_a_case_with_ids_and_no_order_is_built_as_django_builds_it(order):
