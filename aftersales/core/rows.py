@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import DateField, DateTimeField, DecimalField, Field, ForeignKey, Model, UUIDField
+from django.db.models import NOT_PROVIDED, DateField, DateTimeField, DecimalField, Field, ForeignKey, Model, UUIDField
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
@@ -113,9 +113,21 @@ def _loaded(model: type[M], values: Sequence[Any]) -> M:
     return instance
 
 
-# How `new_row` fills one field: its name, the attribute holding its value, the field, and for a foreign
-# key the related model and its attribute that holds the key (None for other fields).
-_NewField = tuple[str, str, "Field[Any, Any]", tuple[type[Model], str] | None]
+# How `new_row` fills one field: its name, the attribute holding its value, for a foreign key the related
+# model and its attribute that holds the key (None for other fields), and the field's default: a value that
+# is the same every time, or the function that makes a new one each time (`dict`, `uuid4`).
+_NewField = tuple[str, str, tuple[type[Model], str] | None, Any, Callable[[], Any] | None]
+
+
+def _default_of(field: Field[Any, Any]) -> tuple[Any, Callable[[], Any] | None]:
+    """`field.get_default()` as a value where it returns the same one every time (a plain default, or the
+    None or empty string of a field without one), else as the function that makes it."""
+    if field.has_default():
+        # A foreign key turns a default object into its key: Django does that in get_default.
+        return (None, field.get_default) if callable(field.default) or field.is_relation else (field.default, None)
+    if field.db_default is not NOT_PROVIDED:
+        return None, field.get_default
+    return field.get_default(), None
 
 
 @cache
@@ -135,8 +147,8 @@ def _new_plan(model: type[Model]) -> tuple[list[_NewField], frozenset[str]] | No
                     or len(field.related_fields) != 1 or not isinstance(related_model, type)):
                 return None
             target = (related_model, field.related_fields[0][1].attname)
-        plan.append((field.name, field.attname, field, target))
-    keywords = frozenset({"pk"} | {name for name, _, _, _ in plan} | {attname for _, attname, _, _ in plan})
+        plan.append((field.name, field.attname, target, *_default_of(field)))
+    keywords = frozenset({"pk"} | {entry[0] for entry in plan} | {entry[1] for entry in plan})
     return plan, keywords
 
 
@@ -160,7 +172,7 @@ def new_row(model: type[M], **values: Any) -> M:
     attributes = instance.__dict__
     related: list[Model] = []
     used = 0
-    for name, attname, field, target in fields:
+    for name, attname, target, default, make_default in fields:
         if target is not None and name in values:
             obj = values[name]
             related_model, key = target
@@ -176,7 +188,7 @@ def new_row(model: type[M], **values: Any) -> M:
             attributes[attname] = values[attname]
             used += 1
         else:
-            attributes[attname] = field.get_default()
+            attributes[attname] = default if make_default is None else make_default()
     if "pk" in values:
         attributes[model._meta.pk.attname] = values["pk"]
         used += 1
