@@ -46,7 +46,6 @@ def stages() -> list[tuple[Any, str, str]]:
     from django.core.handlers import base as django_handler
     from django.db.models import Model
     from django.http import HttpResponse
-    from django.middleware.locale import LocaleMiddleware
 
     from aftersales import api
     from aftersales.cases import api as cases_api
@@ -59,8 +58,6 @@ def stages() -> list[tuple[Any, str, str]]:
 
     return [
         (django_handler.BaseHandler, "resolve_request", "Django: resolving the URL"),
-        (LocaleMiddleware, "process_request", "Django: LocaleMiddleware (request)"),
-        (LocaleMiddleware, "process_response", "Django: LocaleMiddleware (response)"),
         (HttpResponse, "__init__", "Django: HttpResponse()"),
         (ninja.operation.Operation, "run", "Ninja: the operation (auth, body, view)"),
         (api.ActorAuth, "__call__", "  the API token"),

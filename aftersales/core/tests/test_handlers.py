@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -80,6 +82,40 @@ def test_token_calls_answer_alike_through_both_chains():
     assert set(one[2]) == set(other[2]) and one[2]["status"] == other[2]["status"]
 
 
+@pytest.mark.parametrize(("headers", "language"), [
+    ({}, "zh-hans"),
+    ({"HTTP_ACCEPT_LANGUAGE": "en"}, "en"),
+    ({"HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9"}, "en"),
+    ({"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}, "zh-hans"),
+    ({"HTTP_ACCEPT_LANGUAGE": "fr-FR, de;q=0.8"}, "zh-hans"),  # neither offered: the default
+    ({"HTTP_ACCEPT_LANGUAGE": "fr, en;q=0.3"}, "en"),
+    ({"HTTP_ACCEPT_LANGUAGE": "*"}, "zh-hans"),
+    ({"HTTP_ACCEPT_LANGUAGE": "en", "HTTP_COOKIE": "django_language=zh-hans"}, "zh-hans"),  # the cookie first
+    ({"HTTP_COOKIE": "django_language=xx"}, "zh-hans"),  # a cookie for no language offered is ignored
+])
+def test_token_calls_get_the_language_they_ask_for_as_through_djangos_middleware(headers, language):
+    """The short chain's ApiLocaleMiddleware against Django's LocaleMiddleware in the whole chain: the same
+    status, headers (Content-Language, Vary) and body, in the language asked for, for an answer and for
+    an error whose message is translated."""
+    store = f.make_store()
+    _, raw = create_api_token(store=store, name="languages", scopes=["cases:write"])
+    factory = RequestFactory()
+    full, short = WSGIHandler(), TokenApiWSGIHandler()
+    for path in ("/api/v1/reason-codes", "/api/v1/cases/999999", "/api/v1/cases?colour=red"):
+        answers = [_call(handler, factory.get(path, HTTP_AUTHORIZATION=f"Bearer {raw}", **headers))
+                   for handler in (short, full)]
+        assert answers[0] == answers[1]
+        assert ("Content-Language", language) in answers[0][1]
+        assert ("Vary", "Accept-Language") in answers[0][1] or any(
+            name == "Vary" and "Accept-Language" in value for name, value in answers[0][1])
+
+
+def test_no_url_carries_a_language_prefix():
+    """ApiLocaleMiddleware stands in for Django's LocaleMiddleware only while no URL pattern is
+    language-prefixed (i18n_patterns): with one, Django's middleware redirects and varies differently."""
+    assert is_language_prefix_patterns_used(settings.ROOT_URLCONF) == (False, False)
+
+
 def test_only_token_calls_to_the_api_take_the_short_chain():
     factory = RequestFactory()
     assert is_token_api_call(factory.get("/api/v1/cases", HTTP_AUTHORIZATION="Bearer x").environ)
@@ -90,7 +126,8 @@ def test_only_token_calls_to_the_api_take_the_short_chain():
     handler = AftersalesWSGIHandler()
     names = [type(m).__name__ for m in _chain(handler.token_api)]
     assert "SessionMiddleware" not in names and "CsrfViewMiddleware" not in names
-    assert "IdempotencyMiddleware" in names and "LocaleMiddleware" in names and "SecurityMiddleware" in names
+    assert names == ["SecurityMiddleware", "ApiLocaleMiddleware", "CommonMiddleware", "XFrameOptionsMiddleware",
+                     "IdempotencyMiddleware"]
     full = [type(m).__name__ for m in _chain(handler)]
     assert "SessionMiddleware" in full and "CsrfViewMiddleware" in full
 
