@@ -148,7 +148,7 @@ def main() -> None:
     print(f"{args.cases} cases, {elapsed * 1000 / args.cases:.3f} ms of CPU each ({machine_load()})")
     width = max(len(label) for _, _, label in stages())
     print(f"{'stage':<{width}}  µs a case  share")
-    for label in [whole, *(label for _, _, label in stages())]:
+    for label in dict.fromkeys([whole, *(label for _, _, label in stages())]):  # each once, in order
         micros = spent[label] * 1e6 / args.cases
         print(f"{label:<{width}}  {micros:9.1f}  {100 * spent[label] / spent[whole]:4.0f} %")
 
