@@ -259,6 +259,20 @@ def unclaimed_orders_of_earlier_run() -> tuple[Any, str, list[tuple[int, int]]]:
     return store, token, pairs
 
 
+def orders_for_a_run(*, reuse: bool, orders: int) -> tuple[Any, str, list[tuple[int, int]], bool]:
+    """Django set up on the benchmark's database, with its store, an API token and order lines no case
+    claims yet: an earlier run's with `reuse` (if its database is there), else `orders` new one-line
+    orders in a new database. The last item says whether they were loaded now."""
+    if reuse and database_exists(DB_NAME):
+        setup_django(DB_NAME)
+        return (*unclaimed_orders_of_earlier_run(), False)
+    recreate_database(DB_NAME)
+    setup_django(DB_NAME)
+    migrate()
+    store, token = make_store_with_token("bench")
+    return store, token, load_buyers_and_orders(store, buyers=max(1, orders // 4), orders=orders), True
+
+
 def single_row_insert_rate(database_url: str, seconds: float = 3.0) -> float:
     """A yardstick for the machine: single-row INSERTs a second that PostgreSQL commits for one connection
     (autocommit, a bigserial key, a timestamp and a short text, fsync as configured). Machines differ by
@@ -323,16 +337,8 @@ def main() -> None:
     if not 1 <= args.duration <= 300 or not 0 <= args.warmup <= 60:
         sys.exit("keep --duration within 1..300 s and --warmup within 0..60 s")
 
-    loaded_now = not (args.reuse and database_exists(DB_NAME))
-    if not loaded_now:
-        database_url = setup_django(DB_NAME)
-        store, token, pairs = unclaimed_orders_of_earlier_run()
-    else:
-        recreate_database(DB_NAME)
-        database_url = setup_django(DB_NAME)
-        migrate()
-        store, token = make_store_with_token("bench")
-        pairs = load_buyers_and_orders(store, buyers=max(1, args.orders // 4), orders=args.orders)
+    store, token, pairs, loaded_now = orders_for_a_run(reuse=args.reuse, orders=args.orders)
+    database_url = os.environ["DATABASE_URL"]  # setup_django points it at the benchmark's database
     bodies = [body_for(order_id, line_id) for order_id, line_id in pairs]
     from django.db import connection
 

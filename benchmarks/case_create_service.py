@@ -24,16 +24,10 @@ import time
 from pathlib import Path
 
 from _common import (
-    database_exists,
-    load_buyers_and_orders,
     machine_load,
-    make_store_with_token,
-    migrate,
     print_table,
-    recreate_database,
-    setup_django,
 )
-from case_create_http import DB_NAME, unclaimed_orders_of_earlier_run
+from case_create_http import DB_NAME, orders_for_a_run
 
 
 def backend_cpu_seconds(pid: int) -> float:
@@ -54,16 +48,7 @@ def main() -> None:
     if not 1 <= args.cases <= 50_000 or not 1 <= args.rounds <= 20:
         sys.exit("keep --cases within 1..50000 and --rounds within 1..20")
 
-    if args.reuse and database_exists(DB_NAME):
-        setup_django(DB_NAME)
-        store, _, pairs = unclaimed_orders_of_earlier_run()
-    else:
-        recreate_database(DB_NAME)
-        setup_django(DB_NAME)
-        migrate()
-        store, _ = make_store_with_token("bench")
-        orders = max(args.orders, 200 + args.cases * args.rounds)
-        pairs = load_buyers_and_orders(store, buyers=max(1, orders // 4), orders=orders)
+    store, _, pairs, _ = orders_for_a_run(reuse=args.reuse, orders=max(args.orders, 200 + args.cases * args.rounds))
     needed = 200 + args.cases * args.rounds
     if len(pairs) < needed:
         sys.exit(f"only {len(pairs)} unclaimed order lines, {needed} needed: run without --reuse")

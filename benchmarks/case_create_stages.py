@@ -26,15 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from _common import (
-    database_exists,
-    load_buyers_and_orders,
     machine_load,
-    make_store_with_token,
-    migrate,
-    recreate_database,
-    setup_django,
 )
-from case_create_http import DB_NAME, body_for, unclaimed_orders_of_earlier_run
+from case_create_http import DB_NAME, body_for, orders_for_a_run
 
 WARM_UP = 50
 
@@ -98,15 +92,7 @@ def main() -> None:
     if not 1 <= args.cases <= 50_000:
         sys.exit("keep --cases within 1..50000")
 
-    if args.reuse and database_exists(DB_NAME):
-        setup_django(DB_NAME)
-        _, token, pairs = unclaimed_orders_of_earlier_run()
-    else:
-        recreate_database(DB_NAME)
-        setup_django(DB_NAME)
-        migrate()
-        store, token = make_store_with_token("bench")
-        pairs = load_buyers_and_orders(store, buyers=max(1, args.cases // 4), orders=WARM_UP + args.cases)
+    _, token, pairs, _ = orders_for_a_run(reuse=args.reuse, orders=WARM_UP + args.cases)
     if len(pairs) < WARM_UP + args.cases:
         sys.exit(f"only {len(pairs)} unclaimed order lines, {WARM_UP + args.cases} needed: run without --reuse")
 
