@@ -31,8 +31,8 @@ from functools import cache
 from django.db import connection
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
-from psycopg import Cursor
 
+from aftersales.core.bulk_writes import server_cursor
 from aftersales.core.errors import NotFound
 from aftersales.core.rows import columns_of, from_json, from_row, loads, width_of
 from aftersales.core.sequences import postgres_sequence
@@ -172,28 +172,28 @@ def _read_on_postgres(actor: Actor, order_id: int, reason_code: str | None, line
     where = [store_id, order_id]
     rest = [store_id, order_id, order_id, sorted(Status.VOID), store_id, order_id, store_id, order_id,
             store_id, reason_code or "", store_id, store_id, postgres_sequence(store_id, "case"), line_count]
-    connection.ensure_connection()
     # Bound on the server (Django's own cursors bind on the client) and prepared (Django turns psycopg's
-    # automatic preparation off), so each connection plans them once.
-    with Cursor(connection.connection) as cursor:
-        if locked:
-            # The order is locked by the first statement before the second reads what is claimed of it (a
-            # statement of its own, so a snapshot taken after the lock). Sent one after the other:
-            # psycopg's pipeline mode saved no time on the loopback and cost a little more CPU.
-            cursor.execute(sql["order"], where, prepare=True)
-            order_row = cursor.fetchone()
-            if order_row is None:
-                raise NotFound("order")
-            cursor.execute(sql["rest"], rest, prepare=True)
-            row = cursor.fetchone()
-            assert row is not None
-            version = None  # held locked: nothing to check
-        else:
-            cursor.execute(sql["order_and_rest"], [*rest, *where], prepare=True)
-            both = cursor.fetchone()
-            if both is None:
-                raise NotFound("order")
-            version, order_row, row = both[0], both[1:-len(_REST_COLUMNS)], both[-len(_REST_COLUMNS):]
+    # automatic preparation off), so each connection plans them once; through the connection's one cursor
+    # for these statements, which keeps its column loaders from one request to the next.
+    cursor = server_cursor()
+    if locked:
+        # The order is locked by the first statement before the second reads what is claimed of it (a
+        # statement of its own, so a snapshot taken after the lock). Sent one after the other:
+        # psycopg's pipeline mode saved no time on the loopback and cost a little more CPU.
+        cursor.execute(sql["order"], where, prepare=True)
+        order_row = cursor.fetchone()
+        if order_row is None:
+            raise NotFound("order")
+        cursor.execute(sql["rest"], rest, prepare=True)
+        row = cursor.fetchone()
+        assert row is not None
+        version = None  # held locked: nothing to check
+    else:
+        cursor.execute(sql["order_and_rest"], [*rest, *where], prepare=True)
+        both = cursor.fetchone()
+        if both is None:
+            raise NotFound("order")
+        version, order_row, row = both[0], both[1:-len(_REST_COLUMNS)], both[-len(_REST_COLUMNS):]
     lines_json, claimed_json, payments_json, shipments_json, reason_json, timeouts_json, policies_json, \
         serial, case_id, line_ids = row
     order = _order_from(order_row)

@@ -5,6 +5,7 @@ the models' own table and column names in the SQL text and every value passed as
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,23 @@ from django.db import connection, transaction
 from django.db.models import Field, JSONField, Model
 from psycopg import Cursor
 from psycopg.types.json import Json
+
+# Each thread's cursor for the statements below, as each thread has its own Django connection; replaced
+# when that connection is (so a closed connection is not kept alive by its cursor for long).
+_threads = threading.local()
+
+
+def server_cursor() -> Cursor[Any]:
+    """A psycopg cursor on Django's connection for the statements bound on the server and prepared (the
+    hot paths below and `cases.order_claims`), kept while the connection lives. A cursor remembers how to
+    load each column type it has met, so the read of a new case (some 60 columns) does not look its
+    loaders up again on every request. Django's own cursors stay as they are."""
+    connection.ensure_connection()
+    raw = connection.connection
+    cursor: Cursor[Any] | None = getattr(_threads, "cursor", None)
+    if cursor is None or cursor.connection is not raw or cursor.closed:
+        cursor = _threads.cursor = Cursor(raw)
+    return cursor
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
@@ -47,9 +65,7 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     # (a third of re-sending an order file went there).
     sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM unnest({unnest}) "  # noqa: S608
            f"AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}")
-    connection.ensure_connection()
-    with Cursor(connection.connection) as cursor:
-        cursor.execute(sql, arrays, prepare=True)
+    server_cursor().execute(sql, arrays, prepare=True)
 
 
 def _column_values(column: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
@@ -126,10 +142,10 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
         # Handed over as the bytes orjson made (not decoded to text for the driver to encode again).
         params.append(Json(records, dumps=_dump_records))
     # Prepared: the text depends only on which models are written, so a connection plans it once.
-    with Cursor(connection.connection) as cursor:
-        result = "(SELECT count(*) FROM g)" if guard is not None else "1"
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {result}", params, prepare=True)
-        row = cursor.fetchone()
+    cursor = server_cursor()
+    result = "(SELECT count(*) FROM g)" if guard is not None else "1"
+    cursor.execute(f"WITH {', '.join(parts)} SELECT {result}", params, prepare=True)
+    row = cursor.fetchone()
     return row is not None and row[0] == 1
 
 
