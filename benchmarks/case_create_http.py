@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,27 @@ from _common import (
 
 DB_NAME = "aftersales_bench"
 
+# Appended to every wrk script here: done() reports the percentiles wrk does not print itself (p95), and
+# how far the furthest thread got through its share of the bodies (`pos`, 0 if the script has none), as one
+# JSON line. The script keeps its threads in a table `threads` (setup()).
+WRK_SUMMARY = r"""
+function done(summary, latency, requests)
+  local used = 0
+  for _, thread in ipairs(threads) do
+    local p = thread:get("pos") or 0
+    if p > used then used = p end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "errors_status": %d, "errors_connect": %d, "errors_read": %d, ' ..
+    '"errors_write": %d, "errors_timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"mean_us": %.1f, "bodies_used_per_thread": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean, used))
+end
+"""
+
 # wrk's Lua side: each thread takes every n-th prepared body, so no two requests claim the same line.
-# done() reports the percentiles wrk does not print itself (p95) as one JSON line.
 WRK_SCRIPT = r"""
 local thread_count = 0
 local threads = {}
@@ -79,21 +99,7 @@ function request()
   return wrk.format("POST", "/api/v1/cases", headers, body)
 end
 
-function done(summary, latency, requests)
-  local used = 0
-  for _, thread in ipairs(threads) do
-    local p = thread:get("pos")
-    if p > used then used = p end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {"requests": %d, "duration_us": %d, "errors_status": %d, "errors_connect": %d, "errors_read": %d, ' ..
-    '"errors_write": %d, "errors_timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, ' ..
-    '"mean_us": %.1f, "bodies_used_per_thread": %d}\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean, used))
-end
-"""
+""" + WRK_SUMMARY
 
 
 @dataclass(frozen=True)
@@ -104,29 +110,38 @@ class ServerConfig:
 
     @classmethod
     def parse(cls, text: str) -> ServerConfig:
-        """sync:4 (four sync workers) or gthread:2x4 (two workers of four threads)."""
+        """sync:4 (four sync workers), gthread:2x4 (two workers of four threads) or gevent:2x16 (two workers
+        of up to sixteen connections each, served by greenlets)."""
         kind, _, size = text.partition(":")
-        if kind not in ("sync", "gthread") or not size:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected sync:N or gthread:NxT")
+        if kind not in ("sync", "gthread", "gevent") or not size:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected sync:N, gthread:NxT or gevent:NxC")
         workers, _, threads = size.partition("x")
         return cls(kind, int(workers), int(threads or 1))
 
     def __str__(self) -> str:
-        return f"{self.worker_class}:{self.workers}" + (f"x{self.threads}" if self.worker_class == "gthread" else "")
+        return f"{self.worker_class}:{self.workers}" + (f"x{self.threads}" if self.worker_class != "sync" else "")
 
 
 class Gunicorn:
-    def __init__(self, config: ServerConfig, database_url: str, log_path: Path):
+    """gunicorn serving this project, or (`app`, `python`, `cwd`) another Django site to compare with."""
+
+    def __init__(self, config: ServerConfig, database_url: str, log_path: Path, *,
+                 app: str = "aftersales.wsgi:application", python: str = sys.executable, cwd: Path = REPO,
+                 ready_path: str = "/api/v1/reason-codes", token_scheme: str = "Bearer",
+                 extra_env: dict[str, str] | None = None):
         self.port = free_port()
         self.log = log_path.open("ab")
-        env = {**os.environ, "DATABASE_URL": database_url, "AFTERSALES_LOG_LEVEL": "WARNING"}
+        self.ready_path, self.token_scheme = ready_path, token_scheme
+        env = {**os.environ, "DATABASE_URL": database_url, "AFTERSALES_LOG_LEVEL": "WARNING", **(extra_env or {})}
         command = [
-            sys.executable, "-m", "gunicorn", "aftersales.wsgi:application",
+            python, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(config.workers),
-            "--worker-class", config.worker_class, "--threads", str(config.threads),
+            "--worker-class", config.worker_class,
+            *(["--worker-connections", str(config.threads)] if config.worker_class == "gevent"
+              else ["--threads", str(config.threads)]),
             "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
         ]
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=self.log,
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log, stderr=self.log,
                                         start_new_session=True)
 
     @property
@@ -135,8 +150,8 @@ class Gunicorn:
 
     def wait_ready(self, token: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        request = urllib.request.Request(f"{self.base_url}/api/v1/reason-codes",
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(f"{self.base_url}{self.ready_path}",
+                                         headers={"Authorization": f"{self.token_scheme} {token}"})
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log.name}")
@@ -174,11 +189,18 @@ def run_wrk(base_url: str, *, token: str, bodies: list[str], seconds: int, conne
             workdir: Path) -> dict[str, float]:
     bodies_path = workdir / "bodies.jsonl"
     bodies_path.write_text("\n".join(bodies) + "\n")
-    script_path = workdir / "create_case.lua"
-    script_path.write_text(WRK_SCRIPT)
-    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_BODIES": str(bodies_path), "BENCH_THREADS": str(threads)}
+    return run_wrk_script(f"{base_url}/api/v1/cases", WRK_SCRIPT, env={"BENCH_TOKEN": token, "BENCH_BODIES": str(bodies_path)},
+                          seconds=seconds, connections=connections, threads=threads, workdir=workdir)
+
+
+def run_wrk_script(url: str, script: str, *, env: dict[str, str], seconds: int, connections: int, threads: int,
+                   workdir: Path) -> dict[str, float]:
+    """Runs wrk with a Lua `script` that ends in WRK_SUMMARY, for a bounded time, and returns its summary."""
+    script_path = workdir / "bench.lua"
+    script_path.write_text(script)
+    env = {**os.environ, **env, "BENCH_THREADS": str(threads)}
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-               "-s", str(script_path), f"{base_url}/api/v1/cases"]
+               "-s", str(script_path), url]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
@@ -237,6 +259,21 @@ def cpu_seconds_by_group(master_pid: int) -> dict[str, float]:
         elif title.startswith(b"postgres"):
             totals["db"] += cpu
     return totals
+
+
+def measure_run(server: Gunicorn, drive: Callable[[], dict[str, float]]) -> tuple[dict[str, float], list[str]]:
+    """Runs `drive` (wrk against `server`) and returns its summary with what a request cost, formatted:
+    the web processes' CPU, PostgreSQL's, the whole machine's (wrk, the kernel's network work and Redis
+    too) and how idle the machine stayed. If idle is near zero the run was bound by the CPU, and the
+    machine's CPU per request is the budget the cores have to share."""
+    cpu_before, machine_before = cpu_seconds_by_group(server.process.pid), machine_cpu_seconds()
+    figures = drive()
+    cpu_after, machine_after = cpu_seconds_by_group(server.process.pid), machine_cpu_seconds()
+    requests = max(1, int(figures["requests"]))
+    web_ms, db_ms = ((cpu_after[group] - cpu_before[group]) * 1000 / requests for group in ("web", "db"))
+    busy, idle = (after - before for after, before in zip(machine_after, machine_before, strict=True))
+    return figures, [f"{web_ms:.2f}", f"{db_ms:.2f}", f"{busy * 1000 / requests:.2f}",
+                     f"{100 * idle / max(busy + idle, 1e-9):.0f}"]
 
 
 def unclaimed_orders_of_earlier_run() -> tuple[Any, str, list[tuple[int, int]]]:
@@ -369,12 +406,9 @@ def main() -> None:
                         used += int(warm["bodies_used"])
                     before = database_counts(store.pk)
                     load = machine_load()
-                    cpu_before = cpu_seconds_by_group(server.process.pid)
-                    machine_before = machine_cpu_seconds()
-                    figures = run_wrk(server.base_url, token=token, bodies=bodies[used:], seconds=args.duration,
-                                      connections=args.connections, threads=args.wrk_threads, workdir=workdir)
-                    cpu_after = cpu_seconds_by_group(server.process.pid)
-                    machine_after = machine_cpu_seconds()
+                    figures, costs = measure_run(server, lambda url=server.base_url, rest=bodies[used:]: run_wrk(
+                        url, token=token, bodies=rest, seconds=args.duration,
+                        connections=args.connections, threads=args.wrk_threads, workdir=workdir))
                     used += int(figures["bodies_used"])
                     if used > len(bodies):
                         print(f"warning: ran out of prepared order lines ({used} > {len(bodies)}): raise --orders")
@@ -386,15 +420,9 @@ def main() -> None:
                 created = after[0] - before[0]
                 # One line each, and at least "created" and "submit" on the timeline (more if the policy auto-approves).
                 consistent = after[1] - before[1] == created and after[2] - before[2] >= 2 * created
-                requests = max(1, int(figures["requests"]))
-                web_ms, db_ms = ((cpu_after[group] - cpu_before[group]) * 1000 / requests for group in ("web", "db"))
-                # Everything the machine did meanwhile (wrk, the kernel's network work, Redis too), per request.
-                busy, idle = (after_s - before_s for after_s, before_s in zip(machine_after, machine_before, strict=True))
-                machine_ms, idle_share = busy * 1000 / requests, 100 * idle / max(busy + idle, 1e-9)
                 row = [str(config), run, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
                        f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
-                       f"{figures['max_us'] / 1000:.0f}", errors, f"{web_ms:.2f}", f"{db_ms:.2f}",
-                       f"{machine_ms:.2f}", f"{idle_share:.0f}", created,
+                       f"{figures['max_us'] / 1000:.0f}", errors, *costs, created,
                        "yes" if consistent else "NO", load]
                 results.append(row)
                 print_table([row], [*COLUMNS, "before the run"])
