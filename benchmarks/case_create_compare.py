@@ -51,10 +51,13 @@ from case_create_http import (
     COLUMNS,
     WRK_SCRIPT,
     WRK_SUMMARY,
+    WRK_THREADS,
     Gunicorn,
     ServerConfig,
+    add_load_arguments,
     body_for,
     database_counts,
+    latency_cells,
     measure_run,
     orders_for_a_run,
     run_wrk_script,
@@ -133,13 +136,7 @@ print(Token.objects.create(user=user).key, queue.pk)
 """
 
 # Every request opens a new ticket with the same body (the helpdesk has no order to claim).
-WRK_TICKETS = r"""
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
+WRK_TICKETS = WRK_THREADS + r"""
 function init(args)
   body = os.getenv("BENCH_BODY")
   headers = {["Authorization"] = "Token " .. os.getenv("BENCH_TOKEN"), ["Content-Type"] = "application/json"}
@@ -229,13 +226,7 @@ class Contender:
 
 
 # The floor: what a request costs the server, wrk and the kernel before any application code runs.
-WRK_GET = r"""
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
+WRK_GET = WRK_THREADS + r"""
 function init(args)
   headers = {["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")}
 end
@@ -294,10 +285,7 @@ def main() -> None:
     parser.add_argument("--server", default="sync:3", type=ServerConfig.parse,
                         help="the gunicorn configuration all run under (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each a run of every contender (default %(default)s)")
-    parser.add_argument("--duration", type=int, default=15, help="seconds of measured load per run (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (default %(default)s)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default %(default)s)")
-    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default %(default)s)")
+    add_load_arguments(parser, duration=15)
     parser.add_argument("--floor", action="store_true",
                         help="also measure what gunicorn costs a request before any application code: a WSGI "
                              "application that answers a constant")
@@ -421,9 +409,7 @@ def measure(contender: Contender, round_number: int, *, log_path: Path, workdir:
     written = contender.count() - before if contender.count else "-"
     rate = figures["requests"] / (figures["duration_us"] / 1e6)
     failed = sum(int(figures[k]) for k in figures if k.startswith("errors_"))
-    return [contender.name, round_number, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
-            f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}", f"{figures['max_us'] / 1000:.0f}",
-            failed, *costs, written, load]
+    return [contender.name, round_number, f"{rate:.0f}", *latency_cells(figures), failed, *costs, written, load]
 
 
 if __name__ == "__main__":

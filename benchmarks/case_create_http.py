@@ -49,6 +49,16 @@ from _common import (
 
 DB_NAME = "aftersales_bench"
 
+# The start of a wrk script that sends the same kind of request from every thread: done() (WRK_SUMMARY)
+# reads the threads from `threads`.
+WRK_THREADS = r"""
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+"""
+
 # Appended to every wrk script here: done() reports the percentiles wrk does not print itself (p95), and
 # how far the furthest thread got through its share of the bodies (`pos`, 0 if the script has none), as one
 # JSON line. The script keeps its threads in a table `threads` (setup()).
@@ -355,15 +365,26 @@ def seed_cases(config: ServerConfig, database_url: str, token: str, bodies: list
     return int(figures["bodies_used"])
 
 
+def latency_cells(figures: dict[str, float]) -> list[str]:
+    """p50, p95, p99 and the longest, in milliseconds, from wrk's summary (WRK_SUMMARY)."""
+    return [f"{figures['p50_us'] / 1000:.1f}", f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
+            f"{figures['max_us'] / 1000:.0f}"]
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, duration: int) -> None:
+    """How long and how hard wrk drives each run: shared by the scripts that start gunicorn and wrk."""
+    parser.add_argument("--duration", type=int, default=duration, help="seconds of measured load per run (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (default %(default)s)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default %(default)s)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default %(default)s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="sync:3,sync:4,gthread:4x4", type=lambda s: [ServerConfig.parse(x) for x in s.split(",")],
                         help="comma-separated gunicorn configurations: sync:N or gthread:NxT (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (default %(default)s)")
-    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per run (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (default %(default)s)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default %(default)s)")
-    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default %(default)s)")
+    add_load_arguments(parser, duration=20)
     parser.add_argument("--orders", type=int, default=200_000,
                         help="one-line orders to load; each request uses one (default %(default)s)")
     parser.add_argument("--reuse", action="store_true",
@@ -420,9 +441,7 @@ def main() -> None:
                 created = after[0] - before[0]
                 # One line each, and at least "created" and "submit" on the timeline (more if the policy auto-approves).
                 consistent = after[1] - before[1] == created and after[2] - before[2] >= 2 * created
-                row = [str(config), run, f"{rate:.0f}", f"{figures['p50_us'] / 1000:.1f}",
-                       f"{figures['p95_us'] / 1000:.1f}", f"{figures['p99_us'] / 1000:.1f}",
-                       f"{figures['max_us'] / 1000:.0f}", errors, *costs, created,
+                row = [str(config), run, f"{rate:.0f}", *latency_cells(figures), errors, *costs, created,
                        "yes" if consistent else "NO", load]
                 results.append(row)
                 print_table([row], [*COLUMNS, "before the run"])

@@ -31,6 +31,7 @@ def _open_case(**extra):
     store = f.make_store()
     order = f.make_order(store, f.make_buyer(store))
     line = order.lines.order_by("line_no").first()
+    assert line is not None
     return services.create_case(actor=f.staff(store), kind="return_refund", order_id=order.pk, reason_code="quality",
                                 lines=[services.LineRequest(order_line_id=line.pk, quantity=1)], **extra)
 
@@ -109,7 +110,9 @@ def test_a_value_too_long_for_its_column_writes_nothing_of_the_statement(count):
     good = OutboxEvent(id=uuid.uuid4(), store_id=case.store_id, type="case.noted", case_id=case.pk,
                        payload={"case_id": case.pk}, created_at=AT)
     entries = _entries(case, count)
-    entries[-1].event = "x" * (TimelineEntry._meta.get_field("event").max_length + 1)
+    max_length = TimelineEntry._meta.get_field("event").max_length
+    assert max_length is not None
+    entries[-1].event = "x" * (max_length + 1)
     entries_before, events_before = TimelineEntry.objects.count(), OutboxEvent.objects.count()
     with pytest.raises(psycopg.errors.StringDataRightTruncation), transaction.atomic():
         insert_together([(OutboxEvent, [good]), (TimelineEntry, entries)])
