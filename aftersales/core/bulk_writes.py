@@ -162,7 +162,8 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
             # Handed over as the bytes orjson made (not decoded to text for the driver to encode again).
             params.append(Json(records, dumps=_dump_records))
     # Prepared: the text depends only on which models are written and how many rows of each go as
-    # VALUES, so a connection plans each shape once.
+    # VALUES, so a connection plans each shape once (once per combination of parameter types, as psycopg
+    # types an int by its size: a handful).
     cursor = server_cursor()
     result = "(SELECT count(*) FROM g)" if guard is not None else "1"
     cursor.execute(f"WITH {', '.join(parts)} SELECT {result}", params, prepare=True)
@@ -171,9 +172,9 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
 
 
 # psycopg keeps the parsed form of a statement's text only for statements of at most 50 parameters and
-# 4,096 characters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS and _LENGTH; a test holds these equal),
-# and parses a longer one again on every call: for the write of a new case that cost more than the
-# server saved.
+# 4,096 characters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS and _LENGTH; the tests hold this equal to
+# the first, and the write of a new case within both), and parses a longer one again on every call: with
+# all of a new case's rows as VALUES (65 parameters) that cost the client more than the server saved.
 MAX_CACHED_PARAMS = 50
 
 
