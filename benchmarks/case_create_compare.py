@@ -356,10 +356,10 @@ def main() -> None:
         for round_number in range(1, args.rounds + 1):
             # Turn by turn, each round in the other order, so that no contender always follows the same one.
             for contender in contenders if round_number % 2 else contenders[::-1]:
-                row = measure(contender, round_number, log_path=log_path, workdir=workdir, warmup=args.warmup,
+                rate, row = measure(contender, round_number, log_path=log_path, workdir=workdir, warmup=args.warmup,
                               drive={"seconds": args.duration, "connections": args.connections,
                                      "threads": args.wrk_threads})
-                rates[contender.name].append(float(str(row[2])))
+                rates[contender.name].append(rate)
                 rows.append(row)
                 print_table([row], [*header, "load before the run"])
     print()
@@ -389,7 +389,8 @@ def intake_table(*, create: bool = False) -> int:
 
 
 def measure(contender: Contender, round_number: int, *, log_path: Path, workdir: Path, warmup: int,
-            drive: dict[str, int]) -> list[object]:
+            drive: dict[str, int]) -> tuple[float, list[object]]:
+    """One measured run of a contender, after its warm-up: its rate, and its row of the table."""
     load = machine_load()
     server = contender.server(log_path)
     try:
@@ -409,7 +410,7 @@ def measure(contender: Contender, round_number: int, *, log_path: Path, workdir:
     written = contender.count() - before if contender.count else "-"
     rate = figures["requests"] / (figures["duration_us"] / 1e6)
     failed = sum(int(figures[k]) for k in figures if k.startswith("errors_"))
-    return [contender.name, round_number, f"{rate:.0f}", *latency_cells(figures), failed, *costs, written, load]
+    return rate, [contender.name, round_number, f"{rate:.0f}", *latency_cells(figures), failed, *costs, written, load]
 
 
 if __name__ == "__main__":
