@@ -147,7 +147,7 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
             spare -= len(rows) * len(columns.names) - 1
             for new in rows:
                 params.extend(columns.plain(new))
-                for attname in columns.json:
+                for _name, attname in columns.json:
                     value = getattr(new, attname)
                     params.append(None if value is None else Jsonb(value, dumps=_dump_records))
                 params.extend(own.pre_save(new, True) for own in columns.pre_save)
@@ -155,8 +155,7 @@ def insert_together(groups: Sequence[tuple[type[Model], Sequence[Model]]], *, gu
             records = []
             for new in rows:
                 record = dict(zip(columns.names, columns.plain(new), strict=False))
-                record.update((name, getattr(new, attname)) for name, attname in zip(columns.json_names, columns.json,
-                                                                                      strict=True))
+                record.update((name, getattr(new, attname)) for name, attname in columns.json)
                 record.update((str(own.column), own.pre_save(new, True)) for own in columns.pre_save)
                 records.append(record)
             # Handed over as the bytes orjson made (not decoded to text for the driver to encode again).
@@ -207,8 +206,7 @@ class _Columns:
 
     names: tuple[str, ...]  # every column, in that order
     plain: Callable[[Model], tuple[Any, ...]]
-    json: tuple[str, ...]  # the JSON columns' attributes
-    json_names: tuple[str, ...]  # and their column names
+    json: tuple[tuple[str, str], ...]  # the JSON columns: (column, attribute)
     pre_save: tuple[Field[Any, Any], ...]
     fields: tuple[Field[Any, Any], ...]  # every column's field, in the order of `names`
 
@@ -225,7 +223,7 @@ def _insert_columns(model: type[Model], with_pk: bool) -> _Columns:
         names=tuple(str(f.column) for f in ordered),
         # attrgetter of one name gives the value itself, of several a tuple of them.
         plain=getter if len(plain) > 1 else lambda row: (getter(row),),
-        json=tuple(f.attname for f in json), json_names=tuple(str(f.column) for f in json),
+        json=tuple((str(f.column), f.attname) for f in json),
         pre_save=tuple(pre_save), fields=tuple(ordered))
 
 
