@@ -79,6 +79,18 @@ def machine_load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
+def interpreter() -> str:
+    """The Python the servers run on (the one running this script), and whether libpython is a shared
+    library in it. How the interpreter was built moves the web tier's CPU a request by a third or more
+    (benchmarks/README.md, "The interpreter"), so every figure says which one it was measured on."""
+    maps = Path("/proc/self/maps")
+    linked = ""
+    if maps.exists():
+        linked = (", libpython shared (built with --enable-shared)" if "libpython" in maps.read_text()
+                  else ", libpython linked in statically")
+    return f"Python {sys.version.split()[0]} at {os.path.realpath(sys.executable)}{linked}"
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """CPU seconds the whole machine has spent so far, busy (every process and the kernel's own work:
     user, nice, system, interrupts, steal) and idle (idle and waiting for I/O), summed over its cores,

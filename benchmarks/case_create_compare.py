@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from _common import database_url, machine_load, print_table, recreate_database
+from _common import database_url, interpreter, machine_load, print_table, recreate_database
 from case_create_http import (
     COLUMNS,
     WRK_SCRIPT,
@@ -369,7 +369,7 @@ def main() -> None:
                 print_table([row], [*header, "load before the run"])
     print()
     print(f"{args.server}, {args.connections} connections, {args.duration} s per run after {args.warmup} s warm-up, "
-          f"wrk -t{args.wrk_threads}; django-helpdesk {HELPDESK_VERSION}")
+          f"wrk -t{args.wrk_threads}; django-helpdesk {HELPDESK_VERSION}; both on {interpreter()}")
     print_table(rows, [*header, "load before the run"])
     ours, theirs = rates[contenders[1].name], rates[contenders[0].name]
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]

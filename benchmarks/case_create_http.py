@@ -37,6 +37,7 @@ from _common import (
     REPO,
     database_exists,
     free_port,
+    interpreter,
     load_buyers_and_orders,
     machine_cpu_seconds,
     machine_load,
@@ -447,7 +448,8 @@ def main() -> None:
                 print_table([row], [*COLUMNS, "before the run"])
         print()
         print(f"POST /api/v1/cases, {args.connections} connections, {args.duration} s per run after "
-              f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}; yardstick {yardstick:,.0f} single-row INSERTs/s")
+              f"{args.warmup} s warm-up, wrk -t{args.wrk_threads}; yardstick {yardstick:,.0f} single-row INSERTs/s; "
+              f"{interpreter()}")
         print_table(results, [*COLUMNS, "load before the run"])
         if log_path.exists() and log_path.stat().st_size:
             print("\ngunicorn said:\n" + log_path.read_text()[-3000:])
