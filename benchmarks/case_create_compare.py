@@ -2,7 +2,8 @@
 with --intake and --floor, against the least a request could cost on this stack and on gunicorn alone.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/7 \\
-        .venv/bin/python benchmarks/case_create_compare.py [--rounds 3] [--duration 15] [--intake] [--floor] [--reuse]
+        .venv/bin/python benchmarks/case_create_compare.py [--rounds 3] [--duration 15] [--intake] [--floor] \\
+        [--several 3] [--reuse]
 
 Issue 2 gives two figures for scale, both from its reference machine: django-helpdesk opens 73 tickets a
 second, and the target is 1,000 cases a second, 13.7 times as many. Machines of the same kind differ here
@@ -21,7 +22,10 @@ first follow-up and renders the mail to the submitter. Our side is `case_create_
 `--intake` adds the least a synchronous request can cost on our stack: the same POST through our
 middleware, token and schema, stored as one row and answered 202 (a URLconf of this benchmark's own;
 no such route exists in the product). `--floor` adds a WSGI application that answers a constant: what
-gunicorn, wrk and the kernel cost a request before any application code.
+gunicorn, wrk and the kernel cost a request before any application code. `--several N` adds requests
+that each open N cases, one after another through the same service as `POST /api/v1/cases` (a URLconf
+of this benchmark's own again): what sharing one request's cost among several cases would give, before
+any batching of their reads and writes.
 
 All run under gunicorn with the same workers, driven by `wrk` at the same number of connections for the
 same time, one after the other, each round in the other order. Each run prints the CPU a request cost
@@ -228,6 +232,7 @@ class Contender:
     env: Callable[[], dict[str, str]]  # wrk's environment for the next run (the bodies not used yet)
     count: Callable[[], int] | None = None  # rows of what it makes, None for a read
     advance: Callable[[dict[str, float]], None] = lambda figures: None  # after a run: the bodies it used
+    cases_per_request: int = 1
 
 
 # The floor: what a request costs the server, wrk and the kernel before any application code runs.
@@ -278,6 +283,46 @@ def ready(request):
 urlpatterns = [path("api/", api.urls)]
 """
 
+# Several cases a request, each opened by the service the product's create calls, one after another and
+# each committed on its own, as the product's route would open them; the answer is their ids, numbers and
+# statuses. Not a route of the product: a URLconf of this benchmark's own, on the product's settings.
+SEVERAL_SETTINGS = INTAKE_SETTINGS.replace("intake_urls", "several_urls")
+
+SEVERAL_URLS = """\
+from django.urls import path
+from ninja import NinjaAPI, Schema
+
+from aftersales.api import ActorAuth
+from aftersales.cases import services
+from aftersales.cases.schemas import CaseCreateIn
+from aftersales.core.renderers import ApiRenderer
+
+api = NinjaAPI(auth=ActorAuth(), renderer=ApiRenderer(), urls_namespace="several")
+
+
+class SeveralIn(Schema):
+    cases: list[CaseCreateIn]
+
+
+@api.post("/v1/cases")
+def several(request, body: SeveralIn):
+    opened = [services.create_case(
+        actor=request.auth, kind=case.kind, order_id=case.order_id, buyer_id=case.buyer_id,
+        lines=[services.LineRequest(order_line_id=line.order_line_id, quantity=line.quantity) for line in case.lines],
+        reason_code=case.reason, description=case.description, subject=case.subject, channel=case.channel,
+        priority=case.priority, requested_amount=case.requested_amount) for case in body.cases]
+    return api.create_response(request, [{"id": case.pk, "number": case.number, "status": case.status}
+                                         for case in opened], status=201)
+
+
+@api.get("/v1/ready")
+def ready(request):
+    return {}
+
+
+urlpatterns = [path("api/", api.urls)]
+"""
+
 CONSTANT_APP = """\
 def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
@@ -297,6 +342,8 @@ def main() -> None:
     parser.add_argument("--intake", action="store_true",
                         help="also measure the least a synchronous intake could cost on this stack: the same "
                              "request, validated, stored as one row for later work, answered 202")
+    parser.add_argument("--several", type=int, default=0, metavar="N",
+                        help="also measure requests that each open N cases through the create service")
     parser.add_argument("--reuse", action="store_true",
                         help="use the orders of an earlier case_create_http.py run that no case claims yet")
     args = parser.parse_args()
@@ -310,7 +357,8 @@ def main() -> None:
     helpdesk.prepare()
     # Enough order lines for every run at 1,500 cases a second; more than this machine has reached.
     store, token, pairs, loaded_now = orders_for_a_run(reuse=args.reuse,
-                                                       orders=1500 * (args.duration + args.warmup + 2) * args.rounds)
+                                                       orders=1500 * (args.duration + args.warmup + 2) * args.rounds
+                                                       * (2 if args.several else 1))
     ours_url = os.environ["DATABASE_URL"]
     bodies = [body_for(order_id, line_id) for order_id, line_id in pairs]
     from django.db import connection
@@ -346,6 +394,27 @@ def main() -> None:
                     args.server, ours_url, log, cwd=workdir, ready_path="/api/v1/ready",
                     extra_env={"DJANGO_SETTINGS_MODULE": "intake_settings"}),
                 token, "/api/v1/cases", WRK_SCRIPT, unused_bodies, intake_table))
+        if args.several:
+            n = args.several
+            several_path = workdir / "several.jsonl"
+
+            def several_bodies() -> dict[str, str]:
+                rest = bodies[used[0]:]
+                several_path.write_text("".join('{"cases":[' + ",".join(rest[i:i + n]) + "]}\n"
+                                                for i in range(0, len(rest) - n + 1, n)))
+                return {"BENCH_TOKEN": token, "BENCH_BODIES": str(several_path)}
+
+            def advance_several(figures: dict[str, float]) -> None:
+                used[0] += int(figures["bodies_used"]) * n
+
+            (workdir / "several_settings.py").write_text(SEVERAL_SETTINGS)
+            (workdir / "several_urls.py").write_text(SEVERAL_URLS)
+            contenders.append(Contender(
+                f"{n} cases a request, opened one by one", lambda log: Gunicorn(
+                    args.server, ours_url, log, cwd=workdir, ready_path="/api/v1/ready",
+                    extra_env={"DJANGO_SETTINGS_MODULE": "several_settings"}),
+                token, "/api/v1/cases", WRK_SCRIPT, several_bodies, lambda: database_counts(store.pk)[0],
+                advance_several, cases_per_request=n))
         if args.floor:
             contenders.append(Contender(
                 "a WSGI application answering a constant", lambda log: Gunicorn(
@@ -376,6 +445,12 @@ def main() -> None:
     print(f"\ncases a second for each helpdesk ticket a second, round by round: "
           f"{', '.join(f'{r:.1f}' for r in ratios)} (median {statistics.median(ratios):.1f}); "
           f"the issue's target is {ISSUE_RATIO:.1f} (1,000 against 73 on its machine)")
+    for contender in contenders:
+        if contender.cases_per_request > 1:
+            cases = [rate * contender.cases_per_request for rate in rates[contender.name]]
+            print(f"{contender.name}: cases a second, round by round: {', '.join(f'{c:.0f}' for c in cases)}; "
+                  f"for each helpdesk ticket a second: "
+                  f"{', '.join(f'{c / t:.1f}' for c, t in zip(cases, theirs, strict=True))}")
 
 
 def intake_table(*, create: bool = False) -> int:
