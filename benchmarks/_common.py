@@ -81,7 +81,7 @@ def machine_load() -> str:
 
 def interpreter() -> str:
     """The Python the servers run on (the one running this script), and whether libpython is a shared
-    library in it. How the interpreter was built moves the web tier's CPU a request by a third or more
+    library in it. How the interpreter was built moved a create's CPU by a tenth to a fifth here
     (benchmarks/README.md, "The interpreter"), so every figure says which one it was measured on."""
     maps = Path("/proc/self/maps")
     linked = ""

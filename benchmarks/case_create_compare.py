@@ -23,9 +23,9 @@ first follow-up and renders the mail to the submitter. Our side is `case_create_
 middleware, token and schema, stored as one row and answered 202 (a URLconf of this benchmark's own;
 no such route exists in the product). `--floor` adds a WSGI application that answers a constant: what
 gunicorn, wrk and the kernel cost a request before any application code. `--several N` adds requests
-that each open N cases, one after another through the same service as `POST /api/v1/cases` (a URLconf
-of this benchmark's own again): what sharing one request's cost among several cases would give, before
-any batching of their reads and writes.
+that each open N cases, one after another through the product's own create view (a URLconf of this
+benchmark's own again): what sharing one request's cost among several cases would give, before any
+batching of their reads and writes.
 
 All run under gunicorn with the same workers, driven by `wrk` at the same number of connections for the
 same time, one after the other, each round in the other order. Each run prints the CPU a request cost
@@ -72,8 +72,8 @@ from case_create_http import (
 HELPDESK_VERSION = "2.6.1"
 HELPDESK_DB = "aftersales_bench_helpdesk"
 # The helpdesk runs on the interpreter this script runs on, whose build (optimised or not) moves both sides'
-# speed alike: one installation per interpreter.
-INTERPRETER = f"{os.path.realpath(sys.executable)} {sys.version}"
+# speed: one installation per interpreter.
+INTERPRETER = interpreter()
 HOME = (Path(tempfile.gettempdir()) / "aftersales-bench-helpdesk"
         / hashlib.sha256(INTERPRETER.encode()).hexdigest()[:12])
 ISSUE_RATIO = 1000 / 73  # the target against django-helpdesk's rate, both on the issue's reference machine
@@ -283,17 +283,18 @@ def ready(request):
 urlpatterns = [path("api/", api.urls)]
 """
 
-# Several cases a request, each opened by the service the product's create calls, one after another and
-# each committed on its own, as the product's route would open them; the answer is their ids, numbers and
-# statuses. Not a route of the product: a URLconf of this benchmark's own, on the product's settings.
+# Several cases a request, each opened by the product's own create view (the same service, answer and
+# rendering as POST /api/v1/cases, each case committed on its own), their answers returned as one list.
+# Not a route of the product: a URLconf of this benchmark's own, on the product's settings.
 SEVERAL_SETTINGS = INTAKE_SETTINGS.replace("intake_urls", "several_urls")
 
 SEVERAL_URLS = """\
+from django.http import HttpResponse
 from django.urls import path
 from ninja import NinjaAPI, Schema
 
 from aftersales.api import ActorAuth
-from aftersales.cases import services
+from aftersales.cases.api import create_case
 from aftersales.cases.schemas import CaseCreateIn
 from aftersales.core.renderers import ApiRenderer
 
@@ -306,13 +307,9 @@ class SeveralIn(Schema):
 
 @api.post("/v1/cases")
 def several(request, body: SeveralIn):
-    opened = [services.create_case(
-        actor=request.auth, kind=case.kind, order_id=case.order_id, buyer_id=case.buyer_id,
-        lines=[services.LineRequest(order_line_id=line.order_line_id, quantity=line.quantity) for line in case.lines],
-        reason_code=case.reason, description=case.description, subject=case.subject, channel=case.channel,
-        priority=case.priority, requested_amount=case.requested_amount) for case in body.cases]
-    return api.create_response(request, [{"id": case.pk, "number": case.number, "status": case.status}
-                                         for case in opened], status=201)
+    answers = [create_case(request, case) for case in body.cases]
+    return HttpResponse(b"[" + b",".join(answer.content for answer in answers) + b"]", status=201,
+                        content_type="application/json")
 
 
 @api.get("/v1/ready")
@@ -343,7 +340,7 @@ def main() -> None:
                         help="also measure the least a synchronous intake could cost on this stack: the same "
                              "request, validated, stored as one row for later work, answered 202")
     parser.add_argument("--several", type=int, default=0, metavar="N",
-                        help="also measure requests that each open N cases through the create service")
+                        help="also measure requests that each open N cases through the product's create view")
     parser.add_argument("--reuse", action="store_true",
                         help="use the orders of an earlier case_create_http.py run that no case claims yet")
     args = parser.parse_args()
@@ -438,7 +435,7 @@ def main() -> None:
                 print_table([row], [*header, "load before the run"])
     print()
     print(f"{args.server}, {args.connections} connections, {args.duration} s per run after {args.warmup} s warm-up, "
-          f"wrk -t{args.wrk_threads}; django-helpdesk {HELPDESK_VERSION}; both on {interpreter()}")
+          f"wrk -t{args.wrk_threads}; django-helpdesk {HELPDESK_VERSION}; both on {INTERPRETER}")
     print_table(rows, [*header, "load before the run"])
     ours, theirs = rates[contenders[1].name], rates[contenders[0].name]
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
