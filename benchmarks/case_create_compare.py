@@ -246,61 +246,50 @@ function request()
 end
 """ + WRK_SUMMARY
 
+def write_bench_site(workdir: Path, name: str, imports: str, route: str) -> str:
+    """Writes a site of this benchmark's own into `workdir`: the product's settings with a URLconf that
+    holds only `route` (the POST under test, at /api/v1/cases, behind our token authentication and
+    renderer) and a route to wait on; never a route of the product. Returns its settings module."""
+    (workdir / f"{name}_settings.py").write_text(
+        f'from aftersales.settings import *  # noqa: F403\n\nROOT_URLCONF = "{name}_urls"\n')
+    (workdir / f"{name}_urls.py").write_text(
+        "from django.urls import path\nfrom ninja import NinjaAPI\n\n"
+        "from aftersales.api import ActorAuth\nfrom aftersales.core.renderers import ApiRenderer\n"
+        + imports
+        + f'\napi = NinjaAPI(auth=ActorAuth(), renderer=ApiRenderer(), urls_namespace="{name}")\n\n'
+        + route
+        + '\n\n@api.get("/v1/ready")\ndef ready(request):\n    return {}\n\n\n'
+        + 'urlpatterns = [path("api/", api.urls)]\n')
+    return f"{name}_settings"
+
+
 # The least a synchronous intake could cost on this stack: our middleware, the token, the case body
 # validated by its own schema, and one durable INSERT of it (a job for later work to open the case from).
-# Not a route of the product: a URLconf of this benchmark's own, on the product's settings.
-INTAKE_SETTINGS = """\
-from aftersales.settings import *  # noqa: F403
-
-ROOT_URLCONF = "intake_urls"
-"""
-
-INTAKE_URLS = """\
-from django.urls import path
-from ninja import NinjaAPI
-
-from aftersales.api import ActorAuth
+INTAKE_IMPORTS = """\
 from aftersales.cases.schemas import CaseCreateIn
 from aftersales.core.bulk_writes import server_cursor
-from aftersales.core.renderers import ApiRenderer
+"""
 
-api = NinjaAPI(auth=ActorAuth(), renderer=ApiRenderer(), urls_namespace="intake")
-
-
+INTAKE_ROUTE = """\
 @api.post("/v1/cases")
 def intake(request, body: CaseCreateIn):
     cursor = server_cursor()
     cursor.execute("INSERT INTO bench_intake (store_id, body) VALUES (%s, %s::jsonb) RETURNING id",
                    [request.auth.store_id, body.model_dump_json()], prepare=True)
     return api.create_response(request, {"id": cursor.fetchone()[0]}, status=202)
-
-
-@api.get("/v1/ready")
-def ready(request):
-    return {}
-
-
-urlpatterns = [path("api/", api.urls)]
 """
 
 # Several cases a request, each opened by the product's own create view (the same service, answer and
 # rendering as POST /api/v1/cases, each case committed on its own), their answers returned as one list.
-# Not a route of the product: a URLconf of this benchmark's own, on the product's settings.
-SEVERAL_SETTINGS = INTAKE_SETTINGS.replace("intake_urls", "several_urls")
-
-SEVERAL_URLS = """\
+SEVERAL_IMPORTS = """\
 from django.http import HttpResponse
-from django.urls import path
-from ninja import NinjaAPI, Schema
+from ninja import Schema
 
-from aftersales.api import ActorAuth
 from aftersales.cases.api import create_case
 from aftersales.cases.schemas import CaseCreateIn
-from aftersales.core.renderers import ApiRenderer
+"""
 
-api = NinjaAPI(auth=ActorAuth(), renderer=ApiRenderer(), urls_namespace="several")
-
-
+SEVERAL_ROUTE = """\
 class SeveralIn(Schema):
     cases: list[CaseCreateIn]
 
@@ -310,14 +299,6 @@ def several(request, body: SeveralIn):
     answers = [create_case(request, case) for case in body.cases]
     return HttpResponse(b"[" + b",".join(answer.content for answer in answers) + b"]", status=201,
                         content_type="application/json")
-
-
-@api.get("/v1/ready")
-def ready(request):
-    return {}
-
-
-urlpatterns = [path("api/", api.urls)]
 """
 
 CONSTANT_APP = """\
@@ -348,6 +329,8 @@ def main() -> None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     if not 1 <= args.rounds <= 10 or not 1 <= args.duration <= 120 or not 0 <= args.warmup <= 30:
         sys.exit("keep --rounds within 1..10, --duration within 1..120 s and --warmup within 0..30 s")
+    if args.several == 1 or not 0 <= args.several <= 10:
+        sys.exit("--several takes 2..10 cases a request (one a request is the product's own route)")
 
     helpdesk = Helpdesk()
     helpdesk.install()
@@ -374,22 +357,24 @@ def main() -> None:
         def advance(figures: dict[str, float]) -> None:
             used[0] += int(figures["bodies_used"])
 
+        def cases_written() -> int:
+            return database_counts(store.pk)[0]
+
         (workdir / "constant_app.py").write_text(CONSTANT_APP)
         contenders = [
             Contender("django-helpdesk: POST /api/tickets/", lambda log: helpdesk.server(args.server, log),
                       helpdesk.token, "/api/tickets/", WRK_TICKETS,
                       lambda: {"BENCH_TOKEN": helpdesk.token, "BENCH_BODY": helpdesk.body}, helpdesk.tickets),
             Contender("aftersales: POST /api/v1/cases", lambda log: Gunicorn(args.server, ours_url, log), token,
-                      "/api/v1/cases", WRK_SCRIPT, unused_bodies, lambda: database_counts(store.pk)[0], advance),
+                      "/api/v1/cases", WRK_SCRIPT, unused_bodies, cases_written, advance),
         ]
         if args.intake:
-            (workdir / "intake_settings.py").write_text(INTAKE_SETTINGS)
-            (workdir / "intake_urls.py").write_text(INTAKE_URLS)
+            intake_settings = write_bench_site(workdir, "intake", INTAKE_IMPORTS, INTAKE_ROUTE)
             intake_table(create=True)
             contenders.append(Contender(
                 "the floor of an intake: POST /api/v1/cases, one INSERT", lambda log: Gunicorn(
                     args.server, ours_url, log, cwd=workdir, ready_path="/api/v1/ready",
-                    extra_env={"DJANGO_SETTINGS_MODULE": "intake_settings"}),
+                    extra_env={"DJANGO_SETTINGS_MODULE": intake_settings}),
                 token, "/api/v1/cases", WRK_SCRIPT, unused_bodies, intake_table))
         if args.several:
             n = args.several
@@ -404,14 +389,13 @@ def main() -> None:
             def advance_several(figures: dict[str, float]) -> None:
                 used[0] += int(figures["bodies_used"]) * n
 
-            (workdir / "several_settings.py").write_text(SEVERAL_SETTINGS)
-            (workdir / "several_urls.py").write_text(SEVERAL_URLS)
+            several_settings = write_bench_site(workdir, "several", SEVERAL_IMPORTS, SEVERAL_ROUTE)
             contenders.append(Contender(
                 f"{n} cases a request, opened one by one", lambda log: Gunicorn(
                     args.server, ours_url, log, cwd=workdir, ready_path="/api/v1/ready",
-                    extra_env={"DJANGO_SETTINGS_MODULE": "several_settings"}),
-                token, "/api/v1/cases", WRK_SCRIPT, several_bodies, lambda: database_counts(store.pk)[0],
-                advance_several, cases_per_request=n))
+                    extra_env={"DJANGO_SETTINGS_MODULE": several_settings}),
+                token, "/api/v1/cases", WRK_SCRIPT, several_bodies, cases_written, advance_several,
+                cases_per_request=n))
         if args.floor:
             contenders.append(Contender(
                 "a WSGI application answering a constant", lambda log: Gunicorn(
